@@ -1,0 +1,356 @@
+"""The recorded form of one HTTP exchange: what rules read and reports render.
+
+A transcript is plain, immutable, typed data.  It is built by the recorder from
+the wire, by tests from hand-written bytes (:func:`from_bytes`), and read back
+from JSON (:meth:`Transcript.from_json`), so rules, failing fixtures and
+reports all share one form.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "Comment",
+    "Diagnostic",
+    "Ending",
+    "Event",
+    "Read",
+    "Request",
+    "Transcript",
+    "from_bytes",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Diagnostic:
+    """Something a strict reader flags, at a byte offset and line of the body."""
+
+    code: str
+    message: str
+    offset: int = 0
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """A dispatched server-sent event, as the WHATWG HTML standard defines it.
+
+    ``offset`` and ``end`` locate the event's bytes in the body (from its first
+    line to just past the blank line that dispatched it); ``t_ns`` is when its
+    last byte arrived, in ns since the request was sent.  They are positions,
+    not content, so they take no part in equality.
+    """
+
+    type: str = "message"
+    data: str = ""
+    id: str = ""
+    retry: int | None = None
+    offset: int = field(default=0, compare=False, repr=False)
+    end: int = field(default=0, compare=False, repr=False)
+    t_ns: int = field(default=0, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    """A comment line (``: text``), with where and when it arrived."""
+
+    text: str
+    offset: int = 0
+    t_ns: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One read from the socket, at ``t_ns``.
+
+    ``wire`` bytes arrived as sent (compressed, if the server compressed);
+    they added ``size`` bytes of decoded body at ``offset``.
+    """
+
+    t_ns: int
+    offset: int
+    size: int
+    wire: int = 0
+
+
+class Ending(StrEnum):
+    """How an exchange ended."""
+
+    COMPLETE = "complete"  # the server closed the body normally
+    DROPPED = "dropped"  # the harness closed it on purpose (disconnect test)
+    DEADLINE = "deadline"  # the total deadline of the exchange ran out
+    SIZE_CAP = "size-cap"  # the body grew past the byte cap
+    EVENT_CAP = "event-cap"  # more events than the event cap
+    RESET = "reset"  # the connection broke mid-exchange
+    REFUSED = "refused"  # nothing listened, or the name did not resolve
+    TLS = "tls"  # the TLS handshake failed
+    PROTOCOL = "protocol"  # the server broke HTTP itself
+    REDIRECT = "redirect"  # a redirect was refused (credentials stay at home)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """What was sent.  Header values that carry secrets are already redacted."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+
+    def json(self) -> Any:
+        """The request body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+
+_CLEAN_ENDINGS = (Ending.COMPLETE, Ending.DROPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """One exchange: request, status, headers, raw body with timing, events.
+
+    Times are nanoseconds on a monotonic clock, counted from the moment the
+    request was sent.  ``related`` holds the other exchanges of a scenario that
+    needs more than one (the non-stream twin of a stream, the request after a
+    dropped connection, concurrent streams), each under a name.
+    """
+
+    scenario: str
+    target: str
+    request: Request
+    status: int | None = None
+    http_version: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes = b""
+    reads: tuple[Read, ...] = ()
+    events: tuple[Event, ...] = ()
+    comments: tuple[Comment, ...] = ()
+    diagnostics: tuple[Diagnostic, ...] = ()
+    ending: Ending = Ending.COMPLETE
+    ending_detail: str = ""
+    t_headers_ns: int | None = None
+    t_end_ns: int = 0
+    truncated: bool = False
+    related: tuple[tuple[str, Transcript], ...] = ()
+
+    # -- headers -----------------------------------------------------------
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header (case-insensitive), or None."""
+        values = self.header_values(name)
+        return values[0] if values else None
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of a header, in the order received."""
+        key = name.lower()
+        return [v for k, v in self.headers if k.lower() == key]
+
+    # -- body --------------------------------------------------------------
+
+    def json(self) -> Any:
+        """The body parsed as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def data_events(self) -> list[Event]:
+        """Events of type ``message`` (the ones OpenAI-style clients read)."""
+        return [e for e in self.events if e.type == "message"]
+
+    def payloads(self) -> list[tuple[Event, Any]]:
+        """Each data event but ``[DONE]`` with its JSON value (None if not JSON)."""
+        out: list[tuple[Event, Any]] = []
+        for event in self.data_events():
+            if event.data == "[DONE]":
+                continue
+            try:
+                out.append((event, json.loads(event.data)))
+            except ValueError:
+                out.append((event, None))
+        return out
+
+    def chunks(self) -> list[tuple[Event, dict[str, Any]]]:
+        """The JSON-object payloads that are not error events."""
+        return [
+            (e, v)
+            for e, v in self.payloads()
+            if isinstance(v, dict) and "error" not in v
+        ]
+
+    def done_index(self) -> int | None:
+        """Index in :attr:`events` of the first ``data: [DONE]``, or None."""
+        for i, event in enumerate(self.events):
+            if event.type == "message" and event.data == "[DONE]":
+                return i
+        return None
+
+    def bytes_around(self, offset: int, before: int = 120, after: int = 200) -> bytes:
+        """The body bytes near ``offset``, for evidence in a failure message."""
+        start = max(0, offset - before)
+        return self.body[start : offset + after]
+
+    def other(self, name: str) -> Transcript | None:
+        """The related exchange stored under ``name``, or None."""
+        for key, value in self.related:
+            if key == name:
+                return value
+        return None
+
+    # -- timing ------------------------------------------------------------
+
+    @property
+    def ttfb_ms(self) -> float | None:
+        """Time to the first body byte, in ms (None when no body arrived)."""
+        return self.reads[0].t_ns / 1e6 if self.reads else None
+
+    @property
+    def t_first_event_ns(self) -> int | None:
+        return self.events[0].t_ns if self.events else None
+
+    @property
+    def t_first_content_ns(self) -> int | None:
+        """When the first chunk with non-empty delta content arrived."""
+        for event, chunk in self.chunks():
+            for choice in chunk.get("choices") or []:
+                if isinstance(choice, dict):
+                    delta = choice.get("delta")
+                    if isinstance(delta, dict) and delta.get("content"):
+                        return event.t_ns
+        return None
+
+    def gaps_ms(self) -> list[float]:
+        """Gaps between consecutive events' arrival, in ms."""
+        times = [e.t_ns for e in self.events]
+        return [(b - a) / 1e6 for a, b in zip(times, times[1:], strict=False)]
+
+    @property
+    def duration_ms(self) -> float:
+        return self.t_end_ns / 1e6
+
+    @property
+    def ended_cleanly(self) -> bool:
+        return self.ending in _CLEAN_ENDINGS
+
+    # -- serialization -----------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; bytes are base64, so nothing is lost."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "body":
+                value = base64.b64encode(value).decode("ascii")
+            elif f.name == "request":
+                value = {
+                    "method": value.method,
+                    "url": value.url,
+                    "headers": [list(h) for h in value.headers],
+                    "body": base64.b64encode(value.body).decode("ascii"),
+                }
+            elif f.name == "related":
+                value = [[name, t.to_json()] for name, t in value]
+            elif f.name in ("reads", "events", "comments", "diagnostics"):
+                value = [_slots_dict(item) for item in value]
+            elif f.name == "headers":
+                value = [list(h) for h in value]
+            elif f.name == "ending":
+                value = str(value)
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Transcript:
+        req = data["request"]
+        return cls(
+            scenario=data["scenario"],
+            target=data["target"],
+            request=Request(
+                method=req["method"],
+                url=req["url"],
+                headers=tuple((k, v) for k, v in req["headers"]),
+                body=base64.b64decode(req["body"]),
+            ),
+            status=data["status"],
+            http_version=data["http_version"],
+            headers=tuple((k, v) for k, v in data["headers"]),
+            body=base64.b64decode(data["body"]),
+            reads=tuple(Read(**r) for r in data["reads"]),
+            events=tuple(Event(**e) for e in data["events"]),
+            comments=tuple(Comment(**c) for c in data["comments"]),
+            diagnostics=tuple(Diagnostic(**d) for d in data["diagnostics"]),
+            ending=Ending(data["ending"]),
+            ending_detail=data["ending_detail"],
+            t_headers_ns=data["t_headers_ns"],
+            t_end_ns=data["t_end_ns"],
+            truncated=data["truncated"],
+            related=tuple((n, cls.from_json(t)) for n, t in data["related"]),
+        )
+
+
+def _slots_dict(item: Any) -> dict[str, Any]:
+    return {f.name: getattr(item, f.name) for f in dataclasses.fields(item)}
+
+
+def from_bytes(
+    body: bytes,
+    *,
+    status: int = 200,
+    headers: dict[str, str] | list[tuple[str, str]] | None = None,
+    scenario: str = "stream-basic",
+    request_json: Any = None,
+    ending: Ending = Ending.COMPLETE,
+    step_ns: int = 1_000_000,
+    related: dict[str, Transcript] | None = None,
+) -> Transcript:
+    """A transcript made from a body, as if it arrived one read per event.
+
+    For tests and fixtures: the body is decoded with the same SSE decoder the
+    recorder uses, and each event is stamped ``step_ns`` after the previous.
+    """
+    from .sse import SSEDecoder  # local: sse imports this module
+
+    if headers is None:
+        headers = {"content-type": "text/event-stream", "cache-control": "no-cache"}
+    pairs = tuple(headers.items()) if isinstance(headers, dict) else tuple(headers)
+    decoder = SSEDecoder()
+    raw = decoder.feed(body) + decoder.close()
+    events = tuple(
+        dataclasses.replace(e, t_ns=(i + 1) * step_ns) for i, e in enumerate(raw)
+    )
+    comments = tuple(dataclasses.replace(c, t_ns=step_ns) for c in decoder.comments)
+    reads: list[Read] = []
+    start = 0
+    for e in events:
+        reads.append(Read(e.t_ns, start, e.end - start, e.end - start))
+        start = e.end
+    if start < len(body):  # bytes after the last dispatched event
+        tail = len(body) - start
+        reads.append(Read((len(events) + 1) * step_ns, start, tail, tail))
+    body_json = json.dumps(request_json).encode() if request_json is not None else b""
+    return Transcript(
+        scenario=scenario,
+        target="http://127.0.0.1:0",
+        request=Request("POST", "http://127.0.0.1:0/v1/chat/completions", (), body_json),
+        status=status,
+        http_version="HTTP/1.1",
+        headers=pairs,
+        body=body,
+        reads=tuple(reads),
+        events=events,
+        comments=comments,
+        diagnostics=tuple(decoder.diagnostics),
+        ending=ending,
+        t_headers_ns=step_ns // 2,
+        t_end_ns=(len(events) + 1) * step_ns,
+        related=tuple((related or {}).items()),
+    )
