@@ -1,0 +1,63 @@
+"""The one failure layout used everywhere: terminal, HTML, JSON messages.
+
+rule ID and level, requirement, expected, actual, the bytes that show it, fix
+hint, spec link and a curl command that reproduces the request.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+from ..rules.registry import Rule, Verdict
+from ..transcript import Transcript
+from .curl import curl_command
+from .redact import redact
+from .wire import show_bytes
+
+__all__ = ["evidence", "format_failure"]
+
+
+def evidence(verdict: Verdict, transcript: Transcript) -> tuple[int, bytes] | None:
+    """(start offset, bytes) of the body around the verdict's offset, if it has one."""
+    if verdict.offset is None:
+        return None
+    source = transcript.other(verdict.source) if verdict.source else transcript
+    if source is None:
+        return None
+    start = max(0, verdict.offset - 120)
+    return start, source.bytes_around(verdict.offset)
+
+
+def _field(name: str, value: str) -> str:
+    lines = value.splitlines() or [""]
+    head = f"{name + ':':<13}{lines[0]}"
+    rest = [" " * 13 + line for line in lines[1:]]
+    return "\n".join([head, *rest])
+
+
+def format_failure(
+    rule: Rule,
+    verdict: Verdict,
+    transcript: Transcript,
+    *,
+    secrets: Sequence[str] = (),
+) -> str:
+    out = [
+        f"{rule.id}  {rule.level}  [{transcript.scenario}]  {transcript.target}",
+        _field("requirement", rule.requirement),
+        _field("expected", verdict.expected or "-"),
+        _field("actual", verdict.actual or verdict.message or "-"),
+    ]
+    found = evidence(verdict, transcript)
+    if found is not None:
+        start, data = found
+        out.append(f"bytes {start}-{start + len(data)}:")
+        out.append(textwrap.indent(show_bytes(data), "    | "))
+    out.append(_field("hint", rule.hint))
+    out.append(_field("spec", rule.spec))
+    request = transcript.request
+    if request.url:
+        with_key = any(k.lower() == "authorization" for k, _ in request.headers)
+        out.append(_field("reproduce", curl_command(request, with_key=with_key)))
+    return redact("\n".join(out), secrets)

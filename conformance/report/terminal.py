@@ -1,0 +1,47 @@
+"""The summary printed at the end of a run: failures by level, then the verdict."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..run import ConformanceRun, Result
+
+__all__ = ["terminal_summary", "verdict_line"]
+
+
+def _first_line(text: str) -> str:
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= 160 else line[:157] + "..."
+
+
+def verdict_line(results: list[Result]) -> str:
+    must = sum(1 for r in results if r.outcome in ("failed", "error") and r.level == "MUST")
+    other = sum(1 for r in results if r.outcome in ("failed", "error") and r.level != "MUST")
+    if must:
+        return f"{must} MUST failure{'s' if must != 1 else ''}"
+    if other:
+        return f"conforms to every MUST rule; {other} strict SHOULD failure(s)"
+    return "conforms to every MUST rule"
+
+
+def terminal_summary(tr: Any, run: ConformanceRun) -> None:
+    if not run.results:
+        return
+    tr.section("exo-conformance")
+    for target in run.targets:
+        tr.write_line(f"target {target.url}  model {target.model}")
+    counts = Counter(r.outcome for r in run.results)
+    tr.write_line(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+    for level in ("MUST", "SHOULD", "MAY"):
+        bad = [r for r in run.results
+               if r.level == level and r.outcome in ("failed", "warned", "error")]
+        if not bad:
+            continue
+        tr.write_line(f"{level} ({len(bad)}):")
+        for r in bad:
+            where = r.scenario if len(run.targets) < 2 else f"{r.scenario}@{r.target}"
+            tr.write_line(f"  {r.outcome.upper():7} {r.rule}[{where}]: {_first_line(r.message)}")
+    line = verdict_line(run.results)
+    tr.write_line(f"verdict: {line}", bold=True, red=line[0].isdigit(), green=not line[0].isdigit())

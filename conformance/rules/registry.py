@@ -1,0 +1,146 @@
+"""Rules, verdicts and the registry that holds them.
+
+A rule is a named pure function over a transcript.  Its requirement, level,
+spec link and fix hint are data on the rule, so the suite, the reports and the
+documentation all read them from one place.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ..transcript import Transcript
+
+__all__ = [
+    "REGISTRY",
+    "Check",
+    "Level",
+    "Registry",
+    "Rule",
+    "Verdict",
+    "failed",
+    "passed",
+    "rule",
+    "skipped",
+]
+
+
+class Level(StrEnum):
+    """Requirement levels, as RFC 2119 names them."""
+
+    MUST = "MUST"
+    SHOULD = "SHOULD"
+    MAY = "MAY"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What a rule concluded about one transcript.
+
+    ``offset`` points into the body of the transcript (or of the related
+    exchange named by ``source``) where the evidence is.
+    """
+
+    outcome: str  # "passed", "failed" or "skipped"
+    message: str = ""
+    expected: str = ""
+    actual: str = ""
+    offset: int | None = None
+    source: str = ""
+
+
+def passed(message: str = "") -> Verdict:
+    return Verdict("passed", message)
+
+
+def failed(
+    expected: str,
+    actual: str,
+    *,
+    at: int | None = None,
+    source: str = "",
+    message: str = "",
+) -> Verdict:
+    """A failure with Expected/Actual text and, where known, the byte offset."""
+    return Verdict("failed", message or actual, expected, actual, at, source)
+
+
+def skipped(reason: str) -> Verdict:
+    """The rule cannot judge this transcript (never a pass in disguise)."""
+    return Verdict("skipped", reason)
+
+
+Check = Callable[[Transcript], Verdict]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    level: Level
+    requirement: str
+    spec: str
+    hint: str
+    scenarios: tuple[str, ...]
+    check: Check
+
+    @property
+    def group(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+class Registry:
+    """Rules by ID, in registration order; duplicate IDs are an error."""
+
+    def __init__(self) -> None:
+        self._rules: dict[str, Rule] = {}
+
+    def add(self, new: Rule) -> Rule:
+        if new.id in self._rules:
+            raise ValueError(f"duplicate rule ID {new.id!r}")
+        if not new.scenarios:
+            raise ValueError(f"rule {new.id!r} names no scenario")
+        self._rules[new.id] = new
+        return new
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self._rules.values())
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+    def __contains__(self, rule_id: object) -> bool:
+        return rule_id in self._rules
+
+    def get(self, rule_id: str) -> Rule:
+        return self._rules[rule_id]
+
+    def select(self, patterns: list[str] | None) -> list[Rule]:
+        """Rules whose ID matches any of the globs (all rules when none given)."""
+        if not patterns:
+            return list(self)
+        return [r for r in self if any(fnmatch.fnmatchcase(r.id, p) for p in patterns)]
+
+
+REGISTRY = Registry()
+
+
+def rule(
+    rule_id: str,
+    *,
+    level: Level,
+    requirement: str,
+    spec: str,
+    hint: str,
+    scenarios: tuple[str, ...],
+    registry: Registry = REGISTRY,
+) -> Callable[[Check], Check]:
+    """Register the decorated check as a rule."""
+
+    def register(check: Check) -> Check:
+        registry.add(Rule(rule_id, level, requirement, spec, hint, scenarios, check))
+        return check
+
+    return register

@@ -1,0 +1,132 @@
+"""SSE framing, judged as the WHATWG HTML event-stream rules read it."""
+
+from __future__ import annotations
+
+from ..scenarios import STREAMS
+from ..transcript import Diagnostic, Transcript
+from . import specs
+from .common import no_stream, preview
+from .registry import Level, Verdict, failed, passed, rule
+
+__all__: list[str] = []
+
+
+def _first(t: Transcript, *codes: str) -> Diagnostic | None:
+    return next((d for d in t.diagnostics if d.code in codes), None)
+
+
+def _diagnostic_failure(expected: str, d: Diagnostic, t: Transcript) -> Verdict:
+    count = sum(1 for x in t.diagnostics if x.code == d.code)
+    more = f" ({count} in all)" if count > 1 else ""
+    return failed(expected, f"{d.message} at byte {d.offset}, line {d.line}{more}", at=d.offset)
+
+
+@rule(
+    "sse.utf8",
+    level=Level.MUST,
+    requirement="The event stream is valid UTF-8.",
+    spec=specs.WHATWG_SSE,
+    hint="Encode every event as UTF-8 and never cut a multi-byte character when "
+    "splitting text into chunks (split on characters, not bytes).",
+    scenarios=STREAMS,
+)
+def utf8(t: Transcript) -> Verdict:
+    if (skip := no_stream(t)) is not None:
+        return skip
+    bad = _first(t, "invalid-utf8")
+    return _diagnostic_failure("valid UTF-8", bad, t) if bad else passed()
+
+
+@rule(
+    "sse.terminated",
+    level=Level.MUST,
+    requirement="The last event ends with a blank line; an unterminated event is discarded "
+    "by every conforming reader.",
+    spec=specs.WHATWG_SSE,
+    hint="End every event, `[DONE]` included, with a blank line: write `data: ...\\n\\n`.",
+    scenarios=STREAMS,
+)
+def terminated(t: Transcript) -> Verdict:
+    if (skip := no_stream(t)) is not None:
+        return skip
+    bad = _first(t, "unterminated")
+    if bad is None:
+        return passed()
+    tail = t.body[bad.offset :].decode("utf-8", "replace")
+    return failed("every event followed by a blank line",
+                  f"the body ends inside an event at byte {bad.offset}: {preview(tail)!r}",
+                  at=bad.offset)
+
+
+@rule(
+    "sse.data-json",
+    level=Level.MUST,
+    requirement="Every data payload but `[DONE]` is one JSON object.",
+    spec=specs.OPENAI_CHUNK_OBJECT,
+    hint="Serialise each chunk with one `json.dumps` call into one `data:` line; do not "
+    "send plain text, Python reprs or JSON split across several events.",
+    scenarios=STREAMS,
+)
+def data_json(t: Transcript) -> Verdict:
+    if (skip := no_stream(t)) is not None:
+        return skip
+    for event, value in t.payloads():
+        if not isinstance(value, dict):
+            what = "not JSON" if value is None else f"JSON {type(value).__name__}, not an object"
+            return failed("a JSON object in every data event but [DONE]",
+                          f"data {preview(event.data)!r} ({what}) at byte {event.offset}",
+                          at=event.offset)
+    return passed()
+
+
+@rule(
+    "sse.fields",
+    level=Level.SHOULD,
+    requirement="The stream uses only `data`, `event`, `id` and `retry` fields and comments.",
+    spec=specs.WHATWG_SSE,
+    hint="Start every line with `data:`, `event:`, `id:`, `retry:` or `:` (comment); "
+    "readers silently drop anything else.",
+    scenarios=STREAMS,
+)
+def fields(t: Transcript) -> Verdict:
+    if (skip := no_stream(t)) is not None:
+        return skip
+    bad = _first(t, "unknown-field", "no-colon")
+    return _diagnostic_failure("only data/event/id/retry fields and comments", bad, t) if bad \
+        else passed()
+
+
+@rule(
+    "sse.event-type",
+    level=Level.SHOULD,
+    requirement="Chunks are sent as default `message` events (no `event:` field), which is "
+    "what OpenAI clients and EventSource.onmessage read.",
+    spec=specs.WHATWG_SSE,
+    hint="Drop the `event:` line from chunk events; OpenAI-compatible clients read only "
+    "unnamed events.",
+    scenarios=STREAMS,
+)
+def event_type(t: Transcript) -> Verdict:
+    if (skip := no_stream(t)) is not None:
+        return skip
+    other = next((e for e in t.events if e.type != "message"), None)
+    if other is None:
+        return passed()
+    return failed("events of type message", f"event type {other.type!r} at byte {other.offset}",
+                  at=other.offset)
+
+
+@rule(
+    "sse.bom",
+    level=Level.SHOULD,
+    requirement="The stream does not start with a byte order mark.",
+    spec=specs.WHATWG_SSE,
+    hint="Write the body as UTF-8 without a BOM; readers that do not strip it lose the "
+    "first event.",
+    scenarios=STREAMS,
+)
+def bom(t: Transcript) -> Verdict:
+    if (skip := no_stream(t)) is not None:
+        return skip
+    found = _first(t, "bom")
+    return _diagnostic_failure("no BOM", found, t) if found else passed()

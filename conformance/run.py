@@ -1,0 +1,138 @@
+"""One conformance run: its targets, their recorded scenarios, its results.
+
+Recording happens on a private event loop in a worker thread, so it works
+the same from a plain pytest item, from a user's sync test and from a user's
+async test (whose own loop is already running).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from .embedded import EmbeddedServer
+from .options import EMBEDDED, Settings
+from .recorder import Limits, make_client
+from .report.redact import redact
+from .scenarios import RecordContext, Target, record_all
+from .targets import preflight
+from .transcript import Transcript
+
+__all__ = ["ConformanceRun", "Result"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Result:
+    """The judged outcome of one rule on one scenario of one target."""
+
+    rule: str
+    level: str
+    scenario: str
+    target: str
+    outcome: str  # passed, failed, warned, skipped, known, error
+    message: str = ""
+    spec: str = ""
+    nodeid: str = ""
+    expected: str = ""
+    actual: str = ""
+
+
+@dataclass
+class ConformanceRun:
+    settings: Settings
+    targets: list[Target] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    started_mono: float = field(default_factory=time.monotonic)
+    #: scenario IDs each target needs, filled at collection
+    needed: dict[str, set[str]] = field(default_factory=dict)
+    _recorded: dict[tuple[str, str], Transcript] = field(default_factory=dict)
+    _servers: list[EmbeddedServer] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _pool: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="exo-conformance")
+    )
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(deadline_s=self.settings.timeout,
+                      max_body_bytes=self.settings.max_body_bytes)
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._pool.submit(asyncio.run, coro).result()
+
+    # -- start and stop ------------------------------------------------------
+
+    def start(self) -> None:
+        """Start embedded servers and preflight every target (TargetError on failure)."""
+        targets = []
+        for url in self.settings.urls:
+            if url == EMBEDDED:
+                server = EmbeddedServer()
+                self._servers.append(server)
+                url = server.start()
+            # Item IDs name the target only when there is more than one.
+            label = url.split("://", 1)[-1] if len(self.settings.urls) > 1 else ""
+            targets.append(Target(url, "", self.settings.api_key, label))
+        self.targets = self._run(self._preflight_all(targets))
+
+    async def _preflight_all(self, targets: list[Target]) -> list[Target]:
+        async with make_client(api_key=self.settings.api_key, limits=self.limits) as client:
+            out = []
+            for target in targets:
+                out.append(await preflight(client, target, timeout=self.settings.timeout,
+                                           model=self.settings.model))
+            return out
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.stop()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    # -- recording -----------------------------------------------------------
+
+    def target(self, url: str) -> Target:
+        for target in self.targets:
+            if target.url == url:
+                return target
+        raise KeyError(url)
+
+    def transcript(self, target: Target, scenario: str) -> Transcript:
+        """The scenario's transcript, recording what the target needs on first use."""
+        with self._lock:
+            key = (target.url, scenario)
+            if key not in self._recorded:
+                wanted = self.needed.get(target.url, set()) | {scenario}
+                missing = [s for s in wanted if (target.url, s) not in self._recorded]
+                for sid, t in self._run(self._record(target, missing)).items():
+                    self._recorded[(target.url, sid)] = t
+            return self._recorded[key]
+
+    async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, Transcript]:
+        async with make_client(api_key=target.api_key, limits=self.limits) as client:
+            ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
+            return await record_all(ctx, sorted(ids))
+
+    def recorded(self) -> list[Transcript]:
+        with self._lock:
+            return list(self._recorded.values())
+
+    def redact(self, text: str) -> str:
+        return redact(text, self.settings.secrets)
+
+    def is_known(self, item: object, verdict: object) -> bool:
+        """Whether a failure is a known deviation listed in the baseline."""
+        return False
+
+    @property
+    def duration_s(self) -> float:
+        return time.monotonic() - self.started_mono
+
