@@ -1,0 +1,571 @@
+"""Record one HTTP exchange from the wire into a :class:`Transcript`.
+
+The recorder is the only part of the tool that touches the network, and it
+treats the server as untrusted: one total deadline covers connect, headers and
+every read; the body, the event count and the longest line are capped; and
+whatever the server does, :func:`record` returns a transcript whose ``ending``
+says how the exchange stopped.  It never raises for a protocol fault.
+
+Times are taken with :func:`time.perf_counter_ns` the moment each read returns
+and are counted from just before the request is handed to httpx, so a
+transcript's gaps are the gaps a client saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json as jsonlib
+import ssl
+import time
+import zlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
+import httpx
+
+from . import __version__
+from .sse import SSEDecoder
+from .transcript import Comment, Diagnostic, Ending, Event, Read, Request, Transcript
+
+__all__ = ["MIB", "USER_AGENT", "Limits", "make_client", "record"]
+
+MIB = 1 << 20
+USER_AGENT = f"exo-conformance/{__version__}"
+MASK = "***"
+
+#: The encodings the recorder can undo itself; a client must not ask for more.
+ACCEPT_ENCODING = "gzip, deflate"
+#: Closing a response is a socket close; if it takes longer, give up on it.
+CLOSE_TIMEOUT_S = 0.25
+#: Request headers whose whole value is a credential.
+SECRET_HEADERS = frozenset({"x-api-key", "api-key", "cookie"})
+AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
+#: Longest exception text kept in ``ending_detail``.
+MAX_DETAIL_CHARS = 240
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one exchange, so no server can hang or exhaust the run."""
+
+    deadline_s: float = 120.0
+    max_body_bytes: int = 16 * MIB
+    max_events: int = 100_000
+    max_line_bytes: int = 1 * MIB
+
+    def __post_init__(self) -> None:
+        if self.deadline_s <= 0 or min(self.max_body_bytes, self.max_events) < 0:
+            raise ValueError(f"limits must be positive: {self}")
+        if self.max_line_bytes < 1:
+            raise ValueError(f"max_line_bytes must be at least 1: {self}")
+
+
+def make_client(
+    *, api_key: str | None = None, limits: Limits = Limits(), base_url: str = ""
+) -> httpx.AsyncClient:
+    """An httpx client fit for :func:`record`.
+
+    Redirects are never followed (a 307 to another origin must not carry the
+    key), proxies from the environment are ignored (the endpoint under test is
+    the one named, not whatever ``HTTPS_PROXY`` says), and no single phase may
+    outlast the total deadline.
+    """
+    headers = {"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    return httpx.AsyncClient(
+        base_url=base_url,
+        headers=headers,
+        follow_redirects=False,
+        trust_env=False,
+        timeout=httpx.Timeout(limits.deadline_s),
+    )
+
+
+class _Stop(Exception):
+    """Raised inside the read loop to end the exchange on the harness's terms."""
+
+    def __init__(self, ending: Ending, detail: str, *, truncated: bool = False) -> None:
+        super().__init__(detail)
+        self.ending = ending
+        self.detail = detail
+        self.truncated = truncated
+
+
+# -- content coding ----------------------------------------------------------
+
+
+class _Inflater:
+    """Undoes gzip or deflate incrementally, never producing more than asked.
+
+    httpx would decompress too, but then the reads' wire sizes would be lost
+    and a decompression bomb could fill memory before any cap saw it.
+    """
+
+    def __init__(self, coding: str) -> None:
+        self.coding = "deflate" if coding == "deflate" else "gzip"
+        wbits = zlib.MAX_WBITS if self.coding == "deflate" else zlib.MAX_WBITS | 16
+        self._obj = zlib.decompressobj(wbits)
+        # HTTP's "deflate" is zlib-wrapped, but many servers send raw deflate;
+        # keep the input until the first output so it can be read again raw.
+        self._retry_raw = self.coding == "deflate"
+        self._seen = b""
+        self.produced = False
+
+    def feed(self, data: bytes, budget: int) -> bytes:
+        """Up to ``budget + 1`` decoded bytes of ``data`` (one more means: over)."""
+        if self._retry_raw:
+            self._seen += data
+        try:
+            return self._inflate(data, budget)
+        except zlib.error:
+            if not self._retry_raw:
+                raise
+            self._retry_raw = False
+            self._obj = zlib.decompressobj(-zlib.MAX_WBITS)
+            seen, self._seen = self._seen, b""
+            return self._inflate(seen, budget)
+
+    def _inflate(self, data: bytes, budget: int) -> bytes:
+        out = bytearray()
+        while data and len(out) <= budget:
+            out += self._obj.decompress(data, budget + 1 - len(out))
+            data = self._next_input()
+        if out:
+            self.produced = True
+            self._retry_raw, self._seen = False, b""
+        return bytes(out)
+
+    def _next_input(self) -> bytes:
+        # Output full: the rest waits in unconsumed_tail.  A gzip member ended:
+        # several may follow one another (RFC 1952 section 2.2).
+        if self._obj.unconsumed_tail:
+            return bytes(self._obj.unconsumed_tail)
+        if self._obj.eof and self._obj.unused_data and self.coding == "gzip":
+            rest = bytes(self._obj.unused_data)
+            self._obj = zlib.decompressobj(zlib.MAX_WBITS | 16)
+            return rest
+        return b""
+
+    @property
+    def finished(self) -> bool:
+        return bool(self._obj.eof)
+
+
+def _content_codings(response: httpx.Response) -> list[str]:
+    codings: list[str] = []
+    for value in response.headers.get_list("content-encoding"):
+        codings += [c.strip().lower() for c in value.split(",")]
+    return [c for c in codings if c and c != "identity"]
+
+
+# -- the exchange, as it happens ---------------------------------------------
+
+
+class _Recording:
+    """Mutable state of one exchange, turned into a Transcript at the end."""
+
+    def __init__(self, limits: Limits, *, sse: bool, drop_after: int | None) -> None:
+        self.limits = limits
+        self.wants_sse = sse
+        self.drop_after = drop_after
+        self.t0 = time.perf_counter_ns()
+        self.status: int | None = None
+        self.http_version = ""
+        self.headers: tuple[tuple[str, str], ...] = ()
+        self.t_headers_ns: int | None = None
+        self.t_end_ns = 0
+        self.body = bytearray()
+        self.wire = 0
+        self.reads: list[Read] = []
+        self.events: list[Event] = []
+        self.comments: list[Comment] = []
+        self.diagnostics: list[Diagnostic] = []
+        self.decoder: SSEDecoder | None = None
+        self.inflater: _Inflater | None = None
+        self.ending = Ending.COMPLETE
+        self.detail = ""
+        self.notes: list[str] = []
+        self.truncated = False
+
+    def now(self) -> int:
+        return time.perf_counter_ns() - self.t0
+
+    # -- headers -------------------------------------------------------------
+
+    def on_headers(self, response: httpx.Response, t_ns: int) -> None:
+        self.t_headers_ns = t_ns
+        self.status = response.status_code
+        self.http_version = response.http_version
+        self.headers = tuple(
+            (k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw
+        )
+        codings = _content_codings(response)
+        if len(codings) == 1 and codings[0] in ("gzip", "x-gzip", "deflate"):
+            self.inflater = _Inflater(codings[0])
+        elif codings:
+            self.notes.append(
+                f"content-encoding {', '.join(codings)!r} not decoded; body kept as sent"
+            )
+            return  # compressed bytes are not an event stream; do not decode them
+        content_type = response.headers.get("content-type", "").lower()
+        if self.wants_sse or content_type.startswith("text/event-stream"):
+            # The decoder keeps at most max_line_bytes of a line (and says so
+            # in a diagnostic), so a line that never ends cannot grow without
+            # bound even below the body cap.
+            self.decoder = SSEDecoder(max_line_bytes=self.limits.max_line_bytes)
+
+    # -- body ----------------------------------------------------------------
+
+    def on_read(self, data: bytes, t_ns: int) -> None:
+        """Take one read; raises _Stop when a cap or the drop point is reached."""
+        self.wire += len(data)
+        cap = self.limits.max_body_bytes
+        budget = cap - len(self.body)
+        try:
+            plain = self.inflater.feed(data, budget) if self.inflater else data
+        except zlib.error as exc:
+            self.reads.append(Read(t_ns, len(self.body), 0, len(data)))
+            raise _Stop(Ending.PROTOCOL, self._corrupt(exc)) from None
+        over = len(plain) > budget
+        plain = plain[:budget]
+        self.reads.append(Read(t_ns, len(self.body), len(plain), len(data)))
+        self.body += plain
+        if self.decoder is not None:
+            self._decode(plain, t_ns)
+        if over or self.wire > cap:
+            what = "compressed body" if self.wire > cap and not over else "body"
+            got = f"after {len(self.body)} bytes"
+            detail = f"{what} passed the {_size(cap)} cap (max_body_bytes) {got}"
+            raise _Stop(Ending.SIZE_CAP, detail, truncated=True)
+
+    def _corrupt(self, exc: zlib.error) -> str:
+        coding = self.inflater.coding if self.inflater else "?"
+        return f"{coding} body is corrupt after {self.wire} wire bytes: {exc}"
+
+    def _decode(self, plain: bytes, t_ns: int) -> None:
+        assert self.decoder is not None
+        self._take(self.decoder.feed(plain), t_ns)
+
+    def _take(self, fresh: list[Event], t_ns: int) -> None:
+        assert self.decoder is not None
+        self.events += [dataclasses.replace(e, t_ns=t_ns) for e in fresh]
+        self.comments += [
+            dataclasses.replace(c, t_ns=t_ns) for c in self.decoder.comments[len(self.comments) :]
+        ]
+        cap = self.limits.max_events
+        if len(self.events) > cap:
+            del self.events[cap:]
+            raise _Stop(Ending.EVENT_CAP, f"more than {cap} events (max_events)", truncated=True)
+        if self.drop_after is not None and len(self.events) >= self.drop_after:
+            got = f"{len(self.events)} events ({len(self.body)} bytes)"
+            raise _Stop(Ending.DROPPED, f"closed by the harness after {got}")
+
+    # -- the end -------------------------------------------------------------
+
+    def end(self, ending: Ending, detail: str = "", *, truncated: bool = False) -> None:
+        self.t_end_ns = self.now()
+        self.ending = ending
+        self.detail = detail
+        self.truncated = truncated
+        # The stream ended as the server left it: let the decoder say what a
+        # reader makes of the tail.  Caps and drops are our own cut, not the
+        # server's, so they get no end-of-stream verdict.
+        if ending not in (Ending.SIZE_CAP, Ending.EVENT_CAP, Ending.DROPPED):
+            self._finish_body()
+
+    def _finish_body(self) -> None:
+        if self.inflater is not None and self.inflater.produced and not self.inflater.finished:
+            self.diagnostics.append(
+                Diagnostic(
+                    "content-encoding",
+                    f"the {self.inflater.coding} stream ends before its end marker",
+                    offset=len(self.body),
+                )
+            )
+        if self.decoder is not None:
+            last = self.reads[-1].t_ns if self.reads else self.t_end_ns
+            self.events += [dataclasses.replace(e, t_ns=last) for e in self.decoder.close()]
+            del self.events[self.limits.max_events :]
+
+    def transcript(self, request: Request, *, scenario: str, target: str) -> Transcript:
+        found = [*self.decoder.diagnostics] if self.decoder is not None else []
+        diagnostics = sorted([*found, *self.diagnostics], key=lambda d: d.offset)
+        detail = "; ".join(d for d in (self.detail, *self.notes) if d)
+        return Transcript(
+            scenario=scenario,
+            target=target,
+            request=request,
+            status=self.status,
+            http_version=self.http_version,
+            headers=self.headers,
+            body=bytes(self.body),
+            reads=tuple(self.reads),
+            events=tuple(self.events),
+            comments=tuple(self.comments),
+            diagnostics=tuple(diagnostics),
+            ending=self.ending,
+            ending_detail=detail,
+            t_headers_ns=self.t_headers_ns,
+            t_end_ns=self.t_end_ns,
+            truncated=self.truncated,
+        )
+
+
+# -- classifying failures ----------------------------------------------------
+
+#: What the network, TLS and HTTP layers raise for a server's misdeeds.  Other
+#: exceptions are harness bugs and must surface as such, not as a verdict.
+_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (
+    httpx.TransportError,
+    httpx.DecodingError,
+    httpx.TooManyRedirects,
+    httpcore.ProtocolError,
+    httpcore.NetworkError,
+    httpcore.TimeoutException,
+    OSError,
+    EOFError,
+)
+
+_CLOSE_ERRORS: tuple[type[Exception], ...] = (TimeoutError, *_TRANSPORT_ERRORS)
+
+_DISCONNECTS = ("peer closed", "disconnected", "connection closed", "connectionterminated")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    out: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in out:
+        out.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return out
+
+
+def _is_tls(exc: BaseException) -> bool:
+    return any(
+        isinstance(e, ssl.SSLError | ssl.CertificateError)
+        or "[SSL" in str(e)
+        or "CERTIFICATE" in str(e).upper()
+        for e in _chain(exc)
+    )
+
+
+def _text(exc: BaseException) -> str:
+    """The exception's message on one line; httpx often wraps an OSError
+    and leaves its own text empty, so the first message in the chain wins."""
+    messages = (" ".join(str(e).split()) for e in _chain(exc))
+    text = next((m for m in messages if m), type(exc).__name__)
+    return text if len(text) <= MAX_DETAIL_CHARS else text[: MAX_DETAIL_CHARS - 3] + "..."
+
+
+def _classify(exc: Exception, rec: _Recording) -> tuple[Ending, str]:
+    """The ending a transport failure means, and one line saying why."""
+    got = f"after {len(rec.body)} bytes" if rec.status is not None else "before a response"
+    if isinstance(exc, httpx.TimeoutException | httpcore.TimeoutException | TimeoutError):
+        return Ending.DEADLINE, f"timed out {got}: {_text(exc)}"
+    if isinstance(exc, httpx.UnsupportedProtocol | httpcore.UnsupportedProtocol):
+        return Ending.REFUSED, f"cannot connect: {_text(exc)}"
+    if isinstance(exc, httpx.ConnectError | httpcore.ConnectError | ConnectionRefusedError):
+        if _is_tls(exc):
+            return Ending.TLS, f"TLS handshake failed: {_text(exc)}"
+        return Ending.REFUSED, f"cannot connect: {_text(exc)}"
+    if isinstance(exc, httpx.RemoteProtocolError | httpcore.RemoteProtocolError):
+        if any(d in str(exc).lower() for d in _DISCONNECTS):
+            return Ending.RESET, f"connection closed {got}: {_text(exc)}"
+        return Ending.PROTOCOL, f"the server broke HTTP {got}: {_text(exc)}"
+    if isinstance(exc, ssl.SSLError) and rec.status is None:
+        return Ending.TLS, f"TLS failed: {_text(exc)}"
+    if isinstance(exc, httpx.NetworkError | httpcore.NetworkError | OSError | EOFError):
+        if rec.status is None and isinstance(exc, OSError) and not _is_reset(exc):
+            return Ending.REFUSED, f"cannot connect: {_text(exc)}"
+        return Ending.RESET, f"connection reset {got}: {_text(exc)}"
+    return Ending.PROTOCOL, f"the exchange failed {got}: {_text(exc)}"
+
+
+def _is_reset(exc: OSError) -> bool:
+    return isinstance(exc, ConnectionResetError | BrokenPipeError | ConnectionAbortedError)
+
+
+def _deadline_detail(rec: _Recording, deadline_s: float) -> str:
+    limit = f"the {deadline_s:g} s deadline"
+    if rec.status is None:
+        return f"no response within {limit}"
+    if not rec.reads:
+        return f"headers (status {rec.status}) but no body within {limit}"
+    return f"{limit} ran out after {len(rec.body)} bytes in {len(rec.reads)} reads"
+
+
+# -- redaction ---------------------------------------------------------------
+
+
+def _redact(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return text
+
+
+def _redact_header(name: str, value: str, secrets: Sequence[str]) -> str:
+    key = name.lower()
+    if key in AUTH_HEADERS:
+        scheme, _, credential = value.partition(" ")
+        return f"{scheme} {MASK}" if credential else MASK
+    if key in SECRET_HEADERS:
+        return MASK
+    return _redact(value, secrets)
+
+
+def _scrub(t: Transcript, secrets: Sequence[str]) -> Transcript:
+    """The transcript with every secret masked, wherever a server echoed it.
+
+    The body keeps its length (offsets of reads and events stay true); text
+    fields get ``***``.
+    """
+    secrets = [s for s in secrets if s]
+    if not secrets:
+        return t
+    body = t.body
+    for secret in secrets:
+        raw = secret.encode()
+        body = body.replace(raw, b"*" * len(raw))
+    return dataclasses.replace(
+        t,
+        headers=tuple((k, _redact(v, secrets)) for k, v in t.headers),
+        body=body,
+        events=tuple(
+            dataclasses.replace(
+                e,
+                data=_redact(e.data, secrets),
+                id=_redact(e.id, secrets),
+                type=_redact(e.type, secrets),
+            )
+            for e in t.events
+        ),
+        comments=tuple(dataclasses.replace(c, text=_redact(c.text, secrets)) for c in t.comments),
+        diagnostics=tuple(
+            dataclasses.replace(d, message=_redact(d.message, secrets)) for d in t.diagnostics
+        ),
+        ending_detail=_redact(t.ending_detail, secrets),
+    )
+
+
+def _request_record(request: httpx.Request, secrets: Sequence[str]) -> Request:
+    body = request.content
+    for secret in secrets:
+        if secret:
+            body = body.replace(secret.encode(), MASK.encode())
+    url = request.url
+    if url.password:  # userinfo in the URL is a credential too
+        url = url.copy_with(password=MASK)
+    return Request(
+        method=request.method,
+        url=_redact(str(url), secrets),
+        headers=tuple(
+            (k, _redact_header(k, v, secrets))
+            for k, v in ((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw)
+        ),
+        body=body,
+    )
+
+
+def _asks_stream(json: Any, content: bytes | None) -> bool:
+    body = json
+    if body is None and content:
+        try:
+            body = jsonlib.loads(content)
+        except ValueError:
+            return False
+    return isinstance(body, dict) and body.get("stream") is True
+
+
+# -- the public entry point ------------------------------------------------
+
+
+async def record(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    *,
+    scenario: str,
+    target: str,
+    json: Any = None,
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+    limits: Limits = Limits(),
+    drop_after_events: int | None = None,
+    secrets: Sequence[str] = (),
+) -> Transcript:
+    """Send one request and record everything that comes back.
+
+    Always returns a transcript, whatever the server does.  Cancellation from
+    outside still propagates (after the connection is closed).
+    """
+    rec = _Recording(limits, sse=_asks_stream(json, content), drop_after=drop_after_events)
+    try:
+        request = client.build_request(method, url, json=json, content=content, headers=headers)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        rec.end(Ending.REFUSED, f"cannot send to {url!r}: {_text(exc)}")
+        bare = Request(method, _redact(url, secrets), (), content or b"")
+        return _scrub(rec.transcript(bare, scenario=scenario, target=target), secrets)
+    rec.t0 = time.perf_counter_ns()
+    await _exchange(client, request, rec)
+    sent = _request_record(request, secrets)
+    t = rec.transcript(sent, scenario=scenario, target=_redact(target, secrets))
+    return _scrub(t, secrets)
+
+
+async def _exchange(client: httpx.AsyncClient, request: httpx.Request, rec: _Recording) -> None:
+    """Run the exchange under one total deadline; record how it ended."""
+    deadline = asyncio.timeout(rec.limits.deadline_s)
+    response: httpx.Response | None = None
+    stream: AsyncIterator[bytes] | None = None
+    try:
+        async with deadline:
+            # follow_redirects=False here too: a caller's own client must not
+            # carry the key to another origin either.
+            response = await client.send(request, stream=True, follow_redirects=False)
+            rec.on_headers(response, rec.now())
+            stream = response.aiter_raw()
+            async for data in stream:
+                rec.on_read(data, rec.now())
+            rec.end(Ending.COMPLETE)
+    except _Stop as stop:
+        rec.end(stop.ending, stop.detail, truncated=stop.truncated)
+    except TimeoutError as exc:
+        if deadline.expired():
+            rec.end(Ending.DEADLINE, _deadline_detail(rec, rec.limits.deadline_s))
+        else:
+            rec.end(*_classify(exc, rec))
+    except _TRANSPORT_ERRORS as exc:
+        rec.end(*_classify(exc, rec))
+    finally:
+        await _close(stream, response)
+
+
+async def _close(stream: AsyncIterator[bytes] | None, response: httpx.Response | None) -> None:
+    """Close the body and the connection, bounded in time, swallowing failures.
+
+    An unfinished body makes httpcore drop the connection instead of pooling
+    it, which is what a disconnect test needs the server to see.
+    """
+    if response is None:
+        return
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            await response.aclose()
+    except _CLOSE_ERRORS:
+        pass  # the transcript is already complete; a stuck close changes nothing
+
+
+def _size(n: int) -> str:
+    if n >= MIB and n % MIB == 0:
+        return f"{n // MIB} MiB"
+    if n >= 1024 and n % 1024 == 0:
+        return f"{n // 1024} KiB"
+    return f"{n} bytes"
