@@ -1,0 +1,31 @@
+"""The reference server, the reference proxy, and the fault catalog that breaks them.
+
+``serve_in_thread(Settings(...))`` runs either on a real loopback socket in a
+background thread; ``python -m conformance.reference`` runs it as a process.
+"""
+
+from __future__ import annotations
+
+from .faults import FAULTS, NO_FAULT, Fault, FaultOptions, UnknownFault, fault_names, get_fault
+from .models import MODELS
+from .serving import ServerHandle, build_app, serve_in_thread
+from .settings import DEFAULT_TOKEN_DELAY, Settings
+from .text import Completion, plan_completion
+
+__all__ = [
+    "DEFAULT_TOKEN_DELAY",
+    "FAULTS",
+    "MODELS",
+    "NO_FAULT",
+    "Completion",
+    "Fault",
+    "FaultOptions",
+    "ServerHandle",
+    "Settings",
+    "UnknownFault",
+    "build_app",
+    "fault_names",
+    "get_fault",
+    "plan_completion",
+    "serve_in_thread",
+]

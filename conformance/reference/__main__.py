@@ -1,0 +1,5 @@
+"""Entry point of ``python -m conformance.reference``."""
+
+from .cli import main
+
+raise SystemExit(main())

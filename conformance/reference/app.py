@@ -1,0 +1,117 @@
+"""The reference server: a correct EXO/OpenAI chat endpoint, unless told a fault."""
+
+from __future__ import annotations
+
+import os
+from contextlib import aclosing
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from .auth import authorized
+from .chunks import Answer
+from .errors import ApiError
+from .generation import GenerationTracker, generate, stream_items
+from .models import MODELS, models_payload
+from .pipeline import (
+    completion_reply,
+    error_reply,
+    guarded,
+    json_reply,
+    prepare_request,
+    stream_head,
+    stream_writes,
+)
+from .response import Reply, ReplyResponse
+from .settings import Settings
+from .text import Completion, plan_completion
+from .validation import ChatRequest, parse_body, validate
+
+__all__ = ["GENERATIONS_PATH", "ReferenceServer", "create_app"]
+
+GENERATIONS_PATH = "/v1/conformance/generations"
+
+
+class ReferenceServer:
+    """The endpoints, sharing one settings object and one generation tracker."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.fault = settings.fault_entry
+        self.tracker = GenerationTracker()
+
+    async def models(self, request: Request) -> Response:
+        if not authorized(request, self.settings.api_key):
+            return ReplyResponse(error_reply(self.fault, ApiError.bad_api_key()))
+        return ReplyResponse(json_reply(200, models_payload()))
+
+    async def generations(self, request: Request) -> Response:
+        if not authorized(request, self.settings.api_key):
+            return ReplyResponse(error_reply(self.fault, ApiError.bad_api_key()))
+        return ReplyResponse(json_reply(200, self.tracker.snapshot()))
+
+    async def chat(self, request: Request) -> Response:
+        chat = await self._read(request)
+        if isinstance(chat, ApiError):
+            return ReplyResponse(error_reply(self.fault, chat))
+        completion = plan_completion(
+            chat.model,
+            chat.messages,
+            seed=chat.seed,
+            max_tokens=chat.max_tokens,
+            stop=chat.stop,
+            salt=os.urandom(8) if self.settings.nondeterministic else b"",
+        )
+        answer = Answer(chat.model)
+        if chat.stream:
+            return ReplyResponse(self._stream(answer, completion, chat.include_usage))
+        delay = self.settings.token_delay
+        await generate(completion, delay=delay, tracker=self.tracker)
+        return ReplyResponse(completion_reply(self.fault, answer.completion(completion)))
+
+    async def _read(self, request: Request) -> ChatRequest | ApiError:
+        """Every check that must pass before a stream may start."""
+        if not authorized(request, self.settings.api_key):
+            return ApiError.bad_api_key()
+        body = parse_body(await request.body())
+        if isinstance(body, ApiError):
+            return body
+        return validate(prepare_request(self.fault, body, MODELS), MODELS)
+
+    async def _stream(self, answer: Answer, completion: Completion, include_usage: bool) -> Reply:
+        yield stream_head(self.fault)
+        items = stream_items(
+            answer,
+            completion,
+            include_usage=include_usage,
+            delay=self.settings.token_delay,
+            tracker=self.tracker,
+        )
+        writes = stream_writes(self.fault, guarded(items), self.settings.fault_options)
+        async with aclosing(writes):
+            async for write in writes:
+                yield write
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answer in the same envelope as everything else."""
+    status = exc.status_code if isinstance(exc, HTTPException) else 500
+    error = ApiError(status, f"{request.method} {request.url.path}: {exc}")
+    return ReplyResponse(json_reply(status, error.envelope()))
+
+
+def create_app(settings: Settings) -> Starlette:
+    server = ReferenceServer(settings)
+    app = Starlette(
+        routes=[
+            Route("/v1/models", server.models, methods=["GET"]),
+            Route("/v1/chat/completions", server.chat, methods=["POST"]),
+            Route(GENERATIONS_PATH, server.generations, methods=["GET"]),
+        ],
+        exception_handlers={404: _http_error, 405: _http_error},
+    )
+    app.state.server = server
+    return app

@@ -1,0 +1,78 @@
+"""The JSON objects of an answer: stream chunks and the non-stream completion."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from .text import Completion
+from .wire import JsonObject
+
+__all__ = ["FINGERPRINT", "Answer", "new_completion_id"]
+
+FINGERPRINT = "exo-reference"
+
+
+def new_completion_id() -> str:
+    return f"chatcmpl-{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer's identity: every chunk of a stream shares id, created and model."""
+
+    model: str
+    id: str = field(default_factory=new_completion_id)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def chunk(
+        self,
+        delta: JsonObject,
+        finish_reason: str | None = None,
+        *,
+        include_usage: bool = False,
+    ) -> JsonObject:
+        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+        return self._base("chat.completion.chunk", [choice], include_usage)
+
+    def usage_chunk(self, completion: Completion) -> JsonObject:
+        chunk = self._base("chat.completion.chunk", [], include_usage=False)
+        chunk["usage"] = usage(completion)
+        return chunk
+
+    def completion(self, completion: Completion) -> JsonObject:
+        message = {"role": "assistant", "content": completion.text}
+        choice = {
+            "index": 0,
+            "message": message,
+            "logprobs": None,
+            "finish_reason": completion.finish_reason,
+        }
+        body = self._base("chat.completion", [choice], include_usage=False)
+        body["usage"] = usage(completion)
+        return body
+
+    def _base(self, obj: str, choices: list[Any], include_usage: bool) -> JsonObject:
+        body: JsonObject = {
+            "id": self.id,
+            "object": obj,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": FINGERPRINT,
+            "choices": choices,
+        }
+        if include_usage:
+            # OpenAI marks every chunk before the usage chunk with usage: null.
+            body["usage"] = None
+        return body
+
+
+def usage(completion: Completion) -> JsonObject:
+    prompt, generated = completion.prompt_tokens, completion.completion_tokens
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": generated,
+        "total_tokens": prompt + generated,
+    }

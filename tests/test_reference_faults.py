@@ -1,0 +1,461 @@
+"""Every fault changes the wire the way its entry says, from the server and the proxy.
+
+Each case sends one request to a server (or a proxy in front of a correct
+server) running the fault, and to a correct server, and asserts the bytes
+differ in the intended way, and only where a fault should.  A case exists for
+every catalog entry.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from test_reference_support import (
+    MODEL,
+    Exchange,
+    chat_body,
+    data_events,
+    exchange,
+    json_chunks,
+    stream_text,
+)
+
+from conformance.reference import FAULTS, ServerHandle, Settings, serve_in_thread
+from conformance.reference.faults import SEED_BUG
+
+DELAY = 0.002
+HOLD_OPEN = 0.6
+SLOW_DELAY = 0.01  # for the timing cases: generation takes >= 20 * 10 ms
+
+Check = Callable[[Exchange, Exchange], None]
+
+
+@dataclass(frozen=True)
+class Case:
+    request: dict[str, Any]
+    check: Check
+    token_delay: float = DELAY
+
+
+STREAM = chat_body(stream=True)
+USAGE = chat_body(stream=True, stream_options={"include_usage": True})
+UNICODE = chat_body("unicode, please", stream=True)
+UNKNOWN_MODEL = chat_body(stream=True, model="no-such-model")
+NO_MESSAGES = {"model": MODEL, "stream": True}
+COMPLETE = chat_body()
+TIMED = chat_body(stream=True, max_tokens=20)
+
+
+def _chunks_with_choices(ex: Exchange) -> list[dict[str, Any]]:
+    return [c for c in json_chunks(ex.body) if c["choices"]]
+
+
+def _finishes(ex: Exchange) -> list[str]:
+    return [
+        c["choices"][0]["finish_reason"]
+        for c in _chunks_with_choices(ex)
+        if c["choices"][0]["finish_reason"] is not None
+    ]
+
+
+def _content_chunks(ex: Exchange) -> list[dict[str, Any]]:
+    return [c for c in _chunks_with_choices(ex) if c["choices"][0]["delta"].get("content")]
+
+
+def _same_text(faulty: Exchange, clean: Exchange) -> None:
+    assert stream_text(faulty.body) == stream_text(clean.body)
+
+
+def _time_of(ex: Exchange, marker: bytes) -> float:
+    """When the read that completed ``marker`` arrived."""
+    end = ex.raw.index(marker) + len(marker)
+    seen = 0
+    for t, size in ex.reads:
+        seen += size
+        if seen >= end:
+            return t
+    raise AssertionError(f"{marker!r} never arrived")
+
+
+# -- the checks, one per fault ----------------------------------------------------
+
+
+def no_done(ex: Exchange, clean: Exchange) -> None:
+    assert data_events(clean.body)[-1] == "[DONE]"
+    events = data_events(ex.body)
+    assert "[DONE]" not in events
+    assert json.loads(events[-1])["choices"][0]["finish_reason"] == "stop"
+    assert ex.complete
+
+
+def data_after_done(ex: Exchange, clean: Exchange) -> None:
+    events = data_events(ex.body)
+    after = events[events.index("[DONE]") + 1 :]
+    assert len(after) == 1
+    assert json.loads(after[0])["choices"][0]["delta"]["content"]
+
+
+def open_after_done(ex: Exchange, clean: Exchange) -> None:
+    assert data_events(ex.body)[-1] == "[DONE]"
+    held = ex.t_eof - _time_of(ex, b"data: [DONE]")
+    assert held >= HOLD_OPEN * 0.9
+    assert clean.t_eof - _time_of(clean, b"data: [DONE]") < HOLD_OPEN / 2
+
+
+def buffered(ex: Exchange, clean: Exchange) -> None:
+    generation = 20 * SLOW_DELAY
+    assert len(ex.chunks) == 1  # one write holds every event
+    assert ex.t_headers >= generation * 0.9  # nothing, not even the head, came early
+    assert len(clean.chunks) > 20
+    _same_text(ex, clean)
+
+
+def header_dropped(name: str) -> Check:
+    def check(ex: Exchange, clean: Exchange) -> None:
+        assert name in clean.headers
+        assert name not in ex.headers
+        _same_text(ex, clean)
+
+    return check
+
+
+def wrong_content_type(ex: Exchange, clean: Exchange) -> None:
+    assert ex.headers["content-type"] == "application/json"
+    assert data_events(ex.body)[-1] == "[DONE]"
+
+
+def gzipped(ex: Exchange, clean: Exchange) -> None:
+    assert ex.headers["content-encoding"] == "gzip"
+    assert ex.body[:2] == b"\x1f\x8b"
+    assert len(ex.chunks) == 1
+    assert gzip.decompress(ex.body).endswith(b"data: [DONE]\n\n")
+    assert stream_text(gzip.decompress(ex.body)) == stream_text(clean.body)
+
+
+def role_missing(ex: Exchange, clean: Exchange) -> None:
+    assert _chunks_with_choices(clean)[0]["choices"][0]["delta"]["role"] == "assistant"
+    assert all("role" not in c["choices"][0]["delta"] for c in _chunks_with_choices(ex))
+
+
+def role_every_chunk(ex: Exchange, clean: Exchange) -> None:
+    chunks = _chunks_with_choices(ex)
+    assert all(c["choices"][0]["delta"]["role"] == "assistant" for c in chunks)
+    _same_text(ex, clean)
+
+
+def id_changes(ex: Exchange, clean: Exchange) -> None:
+    chunks = json_chunks(ex.body)
+    assert len({c["id"] for c in chunks}) == len(chunks)
+    assert len({c["id"] for c in json_chunks(clean.body)}) == 1
+
+
+def finish_reason_missing(ex: Exchange, clean: Exchange) -> None:
+    assert _finishes(ex) == []
+    assert data_events(ex.body)[-1] == "[DONE]"
+
+
+def finish_reason_twice(ex: Exchange, clean: Exchange) -> None:
+    assert _finishes(ex) == ["stop", "stop"]
+    assert _finishes(clean) == ["stop"]
+
+
+def content_after_finish(ex: Exchange, clean: Exchange) -> None:
+    chunks = _chunks_with_choices(ex)
+    finish = next(i for i, c in enumerate(chunks) if c["choices"][0]["finish_reason"])
+    assert chunks[finish + 1]["choices"][0]["delta"]["content"]
+    assert data_events(ex.body)[-1] == "[DONE]"
+
+
+def usage_ignored(ex: Exchange, clean: Exchange) -> None:
+    assert json_chunks(clean.body)[-1]["usage"]
+    assert all("usage" not in c and c["choices"] for c in json_chunks(ex.body))
+    assert data_events(ex.body)[-1] == "[DONE]"
+
+
+def usage_wrong_sum(ex: Exchange, clean: Exchange) -> None:
+    usage = json_chunks(ex.body)[-1]["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] + 1
+    assert usage["completion_tokens"] == json_chunks(clean.body)[-1]["usage"]["completion_tokens"]
+
+
+def max_tokens_ignored(ex: Exchange, clean: Exchange) -> None:
+    assert len(_content_chunks(clean)) == 3
+    assert _finishes(clean) == ["length"]
+    assert len(_content_chunks(ex)) > 3
+    assert _finishes(ex) == ["stop"]
+
+
+def non_json_data(ex: Exchange, clean: Exchange) -> None:
+    events = data_events(ex.body)
+    assert "not json" in events
+    assert events.index("not json") == 1
+    _same_text(ex, clean)
+
+
+def error_as_200_json(ex: Exchange, clean: Exchange) -> None:
+    assert clean.status == 404
+    assert ex.status == 200
+    assert ex.headers["content-type"] == "application/json"
+    assert ex.json() == clean.json()
+
+
+def _error_event(events: list[str]) -> dict[str, Any]:
+    errors = [json.loads(e) for e in events if e.startswith('{"error"')]
+    assert len(errors) == 1
+    error: dict[str, Any] = errors[0]["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    return error
+
+
+def error_no_done(ex: Exchange, clean: Exchange) -> None:
+    events = data_events(ex.body)
+    _error_event(events)
+    assert events[-1].startswith('{"error"')
+    assert "[DONE]" not in events
+    assert len(_content_chunks(ex)) == 3
+
+
+def midstream_error(ex: Exchange, clean: Exchange) -> None:
+    events = data_events(ex.body)
+    _error_event(events)
+    assert events[-2].startswith('{"error"')
+    assert events[-1] == "[DONE]"
+    assert len(_content_chunks(ex)) == 3
+    assert _finishes(ex) == []
+
+
+def silent_close(ex: Exchange, clean: Exchange) -> None:
+    events = data_events(ex.body)
+    assert "[DONE]" not in events
+    assert not any(e.startswith('{"error"') for e in events)
+    assert _finishes(ex) == []
+    assert len(_content_chunks(ex)) == 3
+
+
+def nonstream_mismatch(ex: Exchange, clean: Exchange) -> None:
+    text = ex.json()["choices"][0]["message"]["content"]
+    clean_text = clean.json()["choices"][0]["message"]["content"]
+    assert text != clean_text
+    assert clean_text.startswith(text + " ")
+    assert ex.json()["usage"] == clean.json()["usage"]
+
+
+def nonstream_empty_body(ex: Exchange, clean: Exchange) -> None:
+    assert ex.status == 200
+    assert ex.body == b""
+    assert ex.headers["content-length"] == "0"
+    assert clean.json()["object"] == "chat.completion"
+
+
+def unknown_model_200(ex: Exchange, clean: Exchange) -> None:
+    assert clean.status == 404
+    assert ex.status == 200
+    assert ex.headers["content-type"].startswith("text/event-stream")
+    assert data_events(ex.body)[-1] == "[DONE]"
+
+
+def detail_errors(ex: Exchange, clean: Exchange) -> None:
+    assert clean.status == 400
+    assert ex.status == 422
+    (detail,) = ex.json()["detail"]
+    assert detail["loc"] == ["body", "messages"]
+    assert detail["msg"] == clean.json()["error"]["message"]
+
+
+def wrong_object(ex: Exchange, clean: Exchange) -> None:
+    assert {c["object"] for c in json_chunks(ex.body)} == {"chat.completion"}
+
+
+def bad_finish_reason(ex: Exchange, clean: Exchange) -> None:
+    assert _finishes(ex) == ["done"]
+
+
+def seed_bug(ex: Exchange, clean: Exchange) -> None:
+    # Headers went out, then the body broke: no terminating chunk, no event.
+    assert ex.status == 200
+    assert ex.headers["content-type"].startswith("text/event-stream")
+    assert not ex.complete
+    assert data_events(ex.body) == []
+    assert clean.complete
+
+
+def _relined(body: bytes, line_end: bytes) -> bytes:
+    return body.replace(line_end, b"\n")
+
+
+def crlf(ex: Exchange, clean: Exchange) -> None:
+    assert b"\r\n\r\n" in ex.body
+    assert ex.body.count(b"\n") == ex.body.count(b"\r\n")
+    assert _relined(ex.body, b"\r\n") == clean_framing(clean.body, ex.body)
+
+
+def cr(ex: Exchange, clean: Exchange) -> None:
+    assert b"\n" not in ex.body
+    assert b"\r\r" in ex.body
+    assert _relined(ex.body, b"\r") == clean_framing(clean.body, ex.body)
+
+
+def clean_framing(clean_body: bytes, faulty_body: bytes) -> bytes:
+    """The clean body with the faulty one's ids, so bodies compare byte for byte."""
+    clean_id = json_chunks(clean_body)[0]["id"].encode()
+    faulty_id = faulty_body.split(b'"id":"', 1)[1].split(b'"', 1)[0]
+    clean_created = str(json_chunks(clean_body)[0]["created"]).encode()
+    faulty_created = faulty_body.split(b'"created":', 1)[1].split(b",", 1)[0]
+    return clean_body.replace(clean_id, faulty_id).replace(
+        b'"created":' + clean_created, b'"created":' + faulty_created
+    )
+
+
+def keepalive_comments(ex: Exchange, clean: Exchange) -> None:
+    events = data_events(ex.body)
+    assert ex.body.count(b": ping\n\n") == len(events) - 1
+    assert events[-1] == "[DONE]"
+    _same_text(ex, clean)
+
+
+def one_byte_writes(ex: Exchange, clean: Exchange) -> None:
+    assert all(len(chunk) == 1 for chunk in ex.chunks)
+    assert len(ex.chunks) == len(ex.body)
+    assert any(byte >= 0x80 for byte in ex.body)  # multi-byte characters were split
+    # Separate writes reach the client as separate segments: far more reads than events.
+    assert len(ex.reads) > 10 * len(data_events(ex.body))
+    assert len(clean.reads) < len(ex.reads) / 10
+    _same_text(ex, clean)
+
+
+def no_space_after_colon(ex: Exchange, clean: Exchange) -> None:
+    assert b"data: " not in ex.body
+    assert ex.body.count(b"data:{") == len(json_chunks(clean.body))
+    assert ex.body.endswith(b"data:[DONE]\n\n")
+    assert ex.body.startswith(b":keep-alive\n\n")
+
+
+CASES: dict[str, Case] = {
+    "no-done": Case(STREAM, no_done),
+    "data-after-done": Case(STREAM, data_after_done),
+    "open-after-done": Case(STREAM, open_after_done),
+    "buffered": Case(TIMED, buffered, SLOW_DELAY),
+    "no-accel-header": Case(STREAM, header_dropped("x-accel-buffering")),
+    "no-cache-header": Case(STREAM, header_dropped("cache-control")),
+    "wrong-content-type": Case(STREAM, wrong_content_type),
+    "gzip": Case(STREAM, gzipped),
+    "role-missing": Case(STREAM, role_missing),
+    "role-every-chunk": Case(STREAM, role_every_chunk),
+    "id-changes": Case(STREAM, id_changes),
+    "finish-reason-missing": Case(STREAM, finish_reason_missing),
+    "finish-reason-twice": Case(STREAM, finish_reason_twice),
+    "content-after-finish": Case(STREAM, content_after_finish),
+    "usage-ignored": Case(USAGE, usage_ignored),
+    "usage-wrong-sum": Case(USAGE, usage_wrong_sum),
+    "max-tokens-ignored": Case(chat_body(stream=True, max_tokens=3), max_tokens_ignored),
+    "non-json-data": Case(STREAM, non_json_data),
+    "error-as-200-json": Case(UNKNOWN_MODEL, error_as_200_json),
+    "error-no-done": Case(STREAM, error_no_done),
+    "silent-close": Case(STREAM, silent_close),
+    "nonstream-mismatch": Case(COMPLETE, nonstream_mismatch),
+    "nonstream-empty-body": Case(COMPLETE, nonstream_empty_body),
+    "unknown-model-200": Case(UNKNOWN_MODEL, unknown_model_200),
+    "detail-errors": Case(NO_MESSAGES, detail_errors),
+    "midstream-error": Case(STREAM, midstream_error),
+    "wrong-object": Case(STREAM, wrong_object),
+    "bad-finish-reason": Case(STREAM, bad_finish_reason),
+    SEED_BUG: Case(STREAM, seed_bug),
+    "crlf": Case(STREAM, crlf),
+    "cr": Case(STREAM, cr),
+    "keepalive-comments": Case(STREAM, keepalive_comments),
+    "one-byte-writes": Case(UNICODE, one_byte_writes),
+    "no-space-after-colon": Case(STREAM, no_space_after_colon),
+}
+
+PAIRS = [
+    (name, mode)
+    for name, fault in FAULTS.items()
+    for mode in ("server", "proxy")
+    if fault.scope == "server+proxy" or mode == "proxy"
+]
+
+
+def test_every_fault_has_a_case() -> None:
+    assert set(CASES) == set(FAULTS)
+
+
+@pytest.fixture(scope="module")
+def upstream() -> Iterator[ServerHandle]:
+    with serve_in_thread(Settings(token_delay=DELAY)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def slow_upstream() -> Iterator[ServerHandle]:
+    with serve_in_thread(Settings(token_delay=SLOW_DELAY)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def start() -> Iterator[Callable[[Settings], ServerHandle]]:
+    """Starts servers for the module and stops them together (each stop takes ~0.2 s)."""
+    handles: list[ServerHandle] = []
+
+    def start(settings: Settings) -> ServerHandle:
+        handles.append(serve_in_thread(settings))
+        return handles[-1]
+
+    yield start
+    for handle in handles:
+        handle.stop(wait=False)
+    for handle in handles:
+        handle.stop()
+
+
+@pytest.mark.parametrize(("name", "mode"), PAIRS, ids=[f"{n}-{m}" for n, m in PAIRS])
+def test_fault_changes_the_wire(
+    name: str,
+    mode: str,
+    upstream: ServerHandle,
+    slow_upstream: ServerHandle,
+    start: Callable[[Settings], ServerHandle],
+) -> None:
+    case = CASES[name]
+    clean = slow_upstream if case.token_delay == SLOW_DELAY else upstream
+    if mode == "proxy":
+        settings = Settings(fault=name, hold_open=HOLD_OPEN, proxy_to=clean.url)
+    else:
+        settings = Settings(fault=name, hold_open=HOLD_OPEN, token_delay=case.token_delay)
+    faulty = start(settings)
+    case.check(exchange(faulty.url, case.request), exchange(clean.url, case.request))
+
+
+def test_usage_wrong_sum_also_skews_non_stream_answers(
+    start: Callable[[Settings], ServerHandle],
+) -> None:
+    srv = start(Settings(fault="usage-wrong-sum", token_delay=DELAY))
+    usage = exchange(srv.url, COMPLETE).json()["usage"]
+    assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] + 1
+
+
+def test_detail_errors_keep_other_statuses(start: Callable[[Settings], ServerHandle]) -> None:
+    ex = exchange(start(Settings(fault="detail-errors", token_delay=DELAY)).url, UNKNOWN_MODEL)
+    assert ex.status == 404
+    assert set(ex.json()) == {"detail"}
+    assert isinstance(ex.json()["detail"], str)
+
+
+@pytest.mark.parametrize("name", ["no-done", "gzip", "bad-finish-reason", "one-byte-writes"])
+def test_stream_faults_leave_non_stream_answers_alone(
+    name: str, upstream: ServerHandle, start: Callable[[Settings], ServerHandle]
+) -> None:
+    ex = exchange(start(Settings(fault=name, token_delay=DELAY)).url, COMPLETE)
+    assert ex.headers["content-type"] == "application/json"
+    assert ex.json()["choices"] == exchange(upstream.url, COMPLETE).json()["choices"]
+
+
+def test_truncating_faults_stop_the_generation(start: Callable[[Settings], ServerHandle]) -> None:
+    srv = start(Settings(fault="silent-close", token_delay=DELAY))
+    exchange(srv.url, STREAM)
+    counts = exchange(srv.url, path="/v1/conformance/generations").json()
+    assert counts == {"active": 0, "started": 1, "finished": 0, "cancelled": 1}
