@@ -55,9 +55,13 @@ class Limits:
     max_body_bytes: int = 16 * MIB
     max_events: int = 100_000
     max_line_bytes: int = 1 * MIB
+    #: Reads past this many are merged into the last one (stamped with the
+    #: latest arrival), so a server writing one byte per chunk cannot make the
+    #: list of reads outgrow the body it describes.
+    max_reads: int = 100_000
 
     def __post_init__(self) -> None:
-        if self.deadline_s <= 0 or min(self.max_body_bytes, self.max_events) < 0:
+        if self.deadline_s <= 0 or min(self.max_body_bytes, self.max_events, self.max_reads) < 0:
             raise ValueError(f"limits must be positive: {self}")
         if self.max_line_bytes < 1:
             raise ValueError(f"max_line_bytes must be at least 1: {self}")
@@ -180,6 +184,7 @@ class _Recording:
         self.t_end_ns = 0
         self.body = bytearray()
         self.wire = 0
+        self.merged_reads = 0
         self.reads: list[Read] = []
         self.events: list[Event] = []
         self.comments: list[Comment] = []
@@ -232,7 +237,7 @@ class _Recording:
             raise _Stop(Ending.PROTOCOL, self._corrupt(exc)) from None
         over = len(plain) > budget
         plain = plain[:budget]
-        self.reads.append(Read(t_ns, len(self.body), len(plain), len(data)))
+        self._add_read(Read(t_ns, len(self.body), len(plain), len(data)))
         self.body += plain
         if self.decoder is not None:
             self._decode(plain, t_ns)
@@ -241,6 +246,16 @@ class _Recording:
             got = f"after {len(self.body)} bytes"
             detail = f"{what} passed the {_size(cap)} cap (max_body_bytes) {got}"
             raise _Stop(Ending.SIZE_CAP, detail, truncated=True)
+
+    def _add_read(self, read: Read) -> None:
+        if len(self.reads) < max(1, self.limits.max_reads):
+            self.reads.append(read)
+            return
+        if not self.merged_reads:
+            self.notes.append(f"reads past {self.limits.max_reads} merged into the last one")
+        self.merged_reads += 1
+        last = self.reads[-1]
+        self.reads[-1] = Read(read.t_ns, last.offset, last.size + read.size, last.wire + read.wire)
 
     def _corrupt(self, exc: zlib.error) -> str:
         coding = self.inflater.coding if self.inflater else "?"
@@ -424,7 +439,6 @@ def _scrub(t: Transcript, secrets: Sequence[str]) -> Transcript:
     The body keeps its length (offsets of reads and events stay true); text
     fields get ``***``.
     """
-    secrets = [s for s in secrets if s]
     if not secrets:
         return t
     body = t.body
@@ -503,6 +517,8 @@ async def record(
     Always returns a transcript, whatever the server does.  Cancellation from
     outside still propagates (after the connection is closed).
     """
+    # Longest first, so a secret that contains another is masked whole.
+    secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
     rec = _Recording(limits, sse=_asks_stream(json, content), drop_after=drop_after_events)
     try:
         request = client.build_request(method, url, json=json, content=content, headers=headers)

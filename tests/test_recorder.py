@@ -112,6 +112,27 @@ async def test_headers_then_silence_keeps_the_status() -> None:
 
 
 @pytest.mark.asyncio
+async def test_outer_cancellation_mid_body_still_closes_the_connection() -> None:
+    gone = asyncio.Event()
+
+    async def handler(conn: Conn) -> None:
+        await conn.send_head(chunked=True)
+        await conn.send_chunk(b"data: 1\n\n")
+        if await conn.reader.read() == b"":
+            gone.set()
+
+    async with WireServer(handler) as server, make_client() as client:
+        task = asyncio.create_task(
+            record(client, "POST", server.url, scenario="t", target=server.url, json=STREAM)
+        )
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.wait_for(gone.wait(), 2)
+
+
+@pytest.mark.asyncio
 async def test_outer_cancellation_is_not_swallowed() -> None:
     # An outer timeout is the caller's, not the server's: it must propagate,
     # not turn into a transcript with ending=deadline.
@@ -175,7 +196,7 @@ async def test_events_past_the_event_cap() -> None:
 async def test_gzip_bomb_stops_at_the_size_cap() -> None:
     comp = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
     zeros = b"0" * MIB
-    body = comp.compress(b"data: ") + b"".join(comp.compress(zeros) for _ in range(256))
+    body = comp.compress(b"data: ") + b"".join(comp.compress(zeros) for _ in range(64))
     body += comp.flush()
     assert len(body) < MIB
     headers = [*SSE_HEADERS, ("Content-Encoding", "gzip")]
@@ -190,6 +211,25 @@ async def test_gzip_bomb_stops_at_the_size_cap() -> None:
     assert len(t.body) == 8 * MIB
     assert sum(r.wire for r in t.reads) <= len(body)
     assert peak < 48 * MIB, f"peak {peak / MIB:.1f} MiB"
+
+
+@pytest.mark.asyncio
+async def test_one_byte_chunks_past_the_read_cap_are_merged() -> None:
+    body = b"".join(sse_events(30))
+
+    async def one_byte_chunks(conn: Conn) -> None:
+        await conn.send_head(chunked=True)
+        for i in range(len(body)):
+            await conn.send_chunk(body[i : i + 1])
+        await conn.end_chunks()
+
+    t = await _record(one_byte_chunks, limits=Limits(deadline_s=10, max_reads=100))
+    assert t.ending is Ending.COMPLETE
+    assert t.body == body and len(t.events) == 31
+    assert len(t.reads) == 100
+    assert sum(r.size for r in t.reads) == len(body)
+    assert t.reads[-1].t_ns == t.events[-1].t_ns
+    assert "reads past 100 merged" in t.ending_detail
 
 
 # -- the connection breaks ---------------------------------------------------
