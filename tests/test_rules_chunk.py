@@ -419,6 +419,12 @@ def test_max_tokens_counts_deltas_without_usage() -> None:
     assert judge("chunk.max-tokens", cut_stream(4, "length")).outcome == "passed"
 
 
+def test_max_tokens_fails_more_deltas_than_a_usage_count_admits() -> None:
+    t = cut_stream(8, "length", counts(5))
+    verdict = failure("chunk.max-tokens", t, "at most 5", "8 non-empty deltas")
+    assert verdict.offset == offset_of(t, 8)
+
+
 def test_max_tokens_reads_the_limit_from_the_request() -> None:
     t = cut_stream(8, "length", counts(8), request_json={"max_tokens": 8})
     assert judge("chunk.max-tokens", t).outcome == "passed"

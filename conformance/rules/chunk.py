@@ -613,7 +613,7 @@ def _delta_tokens(t: Transcript) -> _Tokens:
         adding = [s for s in steps if _adds_text(s)]
         best = adding if len(adding) > len(best) else best
     at = best[-1].at if best else t.chunks()[-1][0].offset
-    where = f"{len(best)} non-empty deltas (no usage; each holds at least one token)"
+    where = f"{len(best)} non-empty deltas (each holds at least one token)"
     return _Tokens(len(best), False, where, at)
 
 
@@ -664,14 +664,15 @@ def max_tokens(t: Transcript) -> Verdict:
     limit = requested(t, "max_tokens", SHORT_MAX_TOKENS)
     if (verdict := _not_length(t, limit)) is not None:
         return verdict
-    tokens = _count_tokens(t)
-    if tokens.count > limit:
-        return failed(
-            f"at most {limit} completion tokens (max_tokens={limit})",
-            f"{tokens.where}, at byte {tokens.at}",
-            at=tokens.at,
-        )
-    return passed(f"finish_reason length; {tokens.where}")
+    counted = _count_tokens(t)
+    for tokens in (counted, _delta_tokens(t)):  # non-empty deltas also bound a usage count
+        if tokens.count > limit:
+            return failed(
+                f"at most {limit} completion tokens (max_tokens={limit})",
+                f"{tokens.where}, at byte {tokens.at}",
+                at=tokens.at,
+            )
+    return passed(f"finish_reason length; {counted.where}")
 
 
 # -- choices and deltas ------------------------------------------------------------------
