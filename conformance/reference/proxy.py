@@ -86,14 +86,18 @@ class ReferenceProxy:
 
     async def _stream(self, raw: bytes, headers: dict[str, str]) -> Reply:
         url = f"{self.upstream}/v1/chat/completions"
+        streaming = False
         try:
             async with self.client.stream(
                 "POST", url, content=raw, headers=headers, timeout=STREAM_TIMEOUT
             ) as upstream:
                 reply: AsyncIterator[Head | bytes]
-                if upstream.status_code >= 400:
+                if not _is_stream(upstream):
+                    # An error, or an upstream that answered without streaming:
+                    # its status and body, not a stream that wraps them.
                     reply = self._passthrough(upstream, await upstream.aread())
                 else:
+                    streaming = True
                     yield stream_head(self.fault)
                     reply = self._relay(upstream)
                 try:
@@ -102,7 +106,11 @@ class ReferenceProxy:
                 finally:
                     await close(reply)
         except httpx.HTTPError as exc:
-            # Only reachable before the head: _relay turns later failures into events.
+            if streaming:
+                # _relay turns read failures into events; one here (closing the
+                # upstream, say) comes after the last event and can only be logged.
+                log.warning("upstream stream failed after it ended: %r", exc)
+                return
             async for piece in error_reply(self.fault, _upstream_failure(exc)):
                 yield piece
 
@@ -208,6 +216,11 @@ async def _upstream_items(upstream: httpx.Response) -> AsyncIterator[Item]:
     except httpx.HTTPError as exc:
         yield _stream_failure(exc)
         yield DONE
+
+
+def _is_stream(upstream: httpx.Response) -> bool:
+    content_type = upstream.headers.get("content-type", "")
+    return upstream.status_code < 400 and content_type.startswith("text/event-stream")
 
 
 def _stream_failure(exc: httpx.HTTPError) -> Item:

@@ -44,6 +44,8 @@ class ReplyResponse(Response):
             # The client left: cancelling reaches the generator's pending await,
             # which is how generation learns to stop.
             group.cancel_scope.cancel()
+        if self.background is not None:  # FastAPI hands every response its tasks
+            await self.background()
 
 
 async def _until_disconnect(receive: Receive) -> None:

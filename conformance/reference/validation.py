@@ -70,7 +70,8 @@ def _is_message(value: Any) -> bool:
 
 
 def _options(body: JsonObject) -> dict[str, Any] | ApiError:
-    stream = body.get("stream", False)
+    # OpenAI reads an explicit null as "not sent" for every optional field.
+    stream = body.get("stream") or False
     if not isinstance(stream, bool):
         return ApiError.invalid("stream", "'stream' must be a boolean.", "invalid_type")
     usage = _include_usage(body, stream)
@@ -85,7 +86,7 @@ def _options(body: JsonObject) -> dict[str, Any] | ApiError:
     seed = body.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool)):
         return ApiError.invalid("seed", "'seed' must be an integer.", "invalid_type")
-    temperature = _temperature(body.get("temperature", 1.0))
+    temperature = _temperature(body.get("temperature"))
     if isinstance(temperature, ApiError):
         return temperature
     return {
@@ -143,6 +144,8 @@ def _stop(value: Any) -> tuple[str, ...] | ApiError:
 
 
 def _temperature(value: Any) -> float | ApiError:
+    if value is None:
+        return 1.0
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or not 0 <= value <= 2:
         return ApiError.invalid("temperature", "'temperature' must be a number from 0 to 2.")
