@@ -210,7 +210,7 @@ class SSEDecoder:
 
     # -- public ------------------------------------------------------------
 
-    def feed(self, chunk: bytes) -> list[Event]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Event]:
         """Decode the next bytes; return the events they dispatched."""
         if self._closed:
             raise RuntimeError("feed() after close()")
