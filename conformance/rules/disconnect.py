@@ -1,0 +1,175 @@
+"""A client that drops a stream: the endpoint stops that work and serves the next request."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..scenarios_extra import (
+    DISCONNECT,
+    GENERATIONS_PATH,
+    POLL_INTERVAL_S,
+    POLL_WINDOW_S,
+    generation_counter,
+    generation_stopped,
+)
+from ..transcript import Ending, Transcript
+from .common import describe_end, preview
+from .registry import Level, Verdict, failed, passed, rule, skipped
+
+__all__ = ["ASGI_DISCONNECT"]
+
+ASGI_DISCONNECT = "https://asgi.readthedocs.io/en/latest/specs/www.html#disconnect-receive-event"
+Counter = dict[str, int]
+
+
+def _not_dropped(t: Transcript) -> Verdict | None:
+    """A skip when there was no stream for the harness to drop; None when there was."""
+    if t.status != 200:
+        got = f"HTTP {t.status}" if t.status is not None else describe_end(t)
+        return skipped(f"no stream to drop ({got}); see headers.status on stream-long")
+    if t.ending is not Ending.DROPPED:
+        return skipped(f"the stream was not dropped: {describe_end(t)}")
+    return None
+
+
+# -- the next request -------------------------------------------------------------------
+
+
+def _finish_reason(t: Transcript) -> Any:
+    """The finish_reason of a stream or of a non-stream answer, or None."""
+    if t.done_index() is not None or t.events:
+        for _, chunk in t.chunks():
+            for choice in chunk.get("choices") or []:
+                if isinstance(choice, dict) and choice.get("finish_reason") is not None:
+                    return choice["finish_reason"]
+        return None
+    body = t.json()
+    choices = body.get("choices") if isinstance(body, dict) else None
+    first = choices[0] if isinstance(choices, list) and choices else None
+    return first.get("finish_reason") if isinstance(first, dict) else None
+
+
+def _served_problem(t: Transcript) -> str | None:
+    """Why ``t`` is not a complete answer, or None when it is one."""
+    if t.status is None:
+        return f"no response: {describe_end(t)}"
+    if t.status != 200:
+        shown = preview(t.body.decode("utf-8", "replace")) if t.body else "an empty body"
+        return f"HTTP {t.status}: {shown!r}"
+    if t.ending is not Ending.COMPLETE:
+        return f"HTTP 200, but {describe_end(t)}"
+    if t.events and t.done_index() is None:
+        return f"HTTP 200, but the stream has no [DONE] ({len(t.events)} events)"
+    if _finish_reason(t) is None:
+        return "HTTP 200, but the answer has no finish_reason"
+    return None
+
+
+@rule(
+    "disconnect.recovers",
+    level=Level.MUST,
+    requirement="After a client drops a stream partway, the next request is served: HTTP 200 "
+    "and a complete answer within the deadline.",
+    spec=ASGI_DISCONNECT,
+    hint="Let a client disconnect end the work it started: in the stream generator, catch "
+    "asyncio.CancelledError (or poll `await request.is_disconnected()`), stop the generation "
+    "and close the upstream stream in a `finally`, so no worker, lock or pooled connection "
+    "stays taken by the dropped request.",
+    scenarios=(DISCONNECT,),
+)
+def recovers(t: Transcript) -> Verdict:
+    if (skip := _not_dropped(t)) is not None:
+        return skip
+    following = t.other("next")
+    if following is None:
+        return skipped("no next request was recorded")
+    problem = _served_problem(following)
+    if problem is not None:
+        at = 0 if following.body else None
+        return failed(
+            "the next request served: HTTP 200, a finish_reason and [DONE]",
+            f"after the drop ({t.ending_detail}), the next request got {problem}",
+            at=at,
+            source="next",
+        )
+    first = following.ttfb_ms or 0.0
+    return passed(
+        f"after the drop, the next request was served in {following.duration_ms:.0f} ms "
+        f"(first byte after {first:.0f} ms)"
+    )
+
+
+# -- the dropped generation ---------------------------------------------------------------
+
+
+def _readings(t: Transcript) -> list[tuple[str, Transcript]]:
+    """The counter readings taken after the drop, in order."""
+    found = [(name, x) for name, x in t.related if name.startswith("generations-")]
+    after = [(name, x) for name, x in found if name != "generations-0"]
+    return sorted(after, key=lambda item: int(item[0].rsplit("-", 1)[1]))
+
+
+def _elapsed_ms(readings: list[tuple[str, Transcript]]) -> float:
+    """About how long after the drop the last of ``readings`` was answered."""
+    pauses = (len(readings) - 1) * POLL_INTERVAL_S * 1000
+    return pauses + sum(x.t_end_ns for _, x in readings) / 1e6
+
+
+def _change(before: Counter, now: Counter) -> str:
+    keys = ("active", "cancelled", "finished")
+    return ", ".join(f"{k} {before[k]}\u2192{now[k]}" for k in keys)
+
+
+@rule(
+    "disconnect.cancels",
+    level=Level.SHOULD,
+    requirement=f"When a client drops a stream, its generation stops within {POLL_WINDOW_S:g} s "
+    "(judged where the endpoint exposes its generation counters).",
+    spec=ASGI_DISCONNECT,
+    hint="Cancel the generation when the client goes away: a generator cut off by "
+    "CancelledError or GeneratorExit must tell the engine to stop (EXO sends TaskCancelled), "
+    "and a proxy must close its upstream stream so the upstream sees the disconnect too.",
+    scenarios=(DISCONNECT,),
+)
+def cancels(t: Transcript) -> Verdict:
+    first = t.other("generations-0")
+    before = generation_counter(first) if first is not None else None
+    if first is None or before is None:
+        shown = f"HTTP {first.status}" if first is not None and first.status else "no answer"
+        return skipped(
+            f"the endpoint exposes no generation counter (GET {GENERATIONS_PATH}: {shown}); "
+            "cannot tell whether the generation stopped"
+        )
+    if (skip := _not_dropped(t)) is not None:
+        return skip
+    return _judge_readings(before, _readings(t))
+
+
+def _judge_readings(before: Counter, readings: list[tuple[str, Transcript]]) -> Verdict:
+    for k in range(1, len(readings) + 1):
+        name, reading = readings[k - 1]
+        now = generation_counter(reading)
+        if now is None:
+            return skipped(
+                f"the generation counter stopped answering ({name}: HTTP {reading.status})"
+            )
+        if generation_stopped(before, now):
+            return passed(
+                f"the dropped generation stopped within about {_elapsed_ms(readings[:k]):.0f} ms "
+                f"of the drop: {_change(before, now)}"
+            )
+    if not readings:
+        return skipped("no counter reading was taken after the drop")
+    name, reading = readings[-1]
+    now = generation_counter(reading)
+    assert now is not None  # every reading was checked above
+    ran_on = now["finished"] > before["finished"] and now["cancelled"] == before["cancelled"]
+    how = "it ran to its end instead" if ran_on else "still not cancelled"
+    return failed(
+        f"the cancelled counter up and active back to {before['active']} within "
+        f"{POLL_WINDOW_S:g} s of the drop",
+        f"{how}, {_elapsed_ms(readings):.0f} ms after the drop: {_change(before, now)} "
+        f"({len(readings)} readings of GET {GENERATIONS_PATH})",
+        at=0,
+        source=name,
+    )

@@ -1,0 +1,229 @@
+"""Scenarios of several exchanges: authentication, a dropped stream, concurrent streams.
+
+Each records a main transcript and keeps the other exchanges in
+``Transcript.related`` under the names below, so the rules that judge them stay
+pure functions of one transcript.  Importing this module registers them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+from typing import Any
+
+from .recorder import Limits, make_client, record
+from .scenarios import (
+    LONG_MAX_TOKENS,
+    LONG_PROMPT,
+    RecordContext,
+    Scenario,
+    chat_body,
+    register,
+)
+from .transcript import Transcript
+
+__all__ = [
+    "AUTH",
+    "CONCURRENCY",
+    "DISCONNECT",
+    "DROP_AFTER_EVENTS",
+    "GENERATIONS_PATH",
+    "ISOLATION_MAX_TOKENS",
+    "POLL_INTERVAL_S",
+    "POLL_WINDOW_S",
+    "WRONG_KEY_PREFIX",
+    "generation_counter",
+    "generation_stopped",
+    "isolation_prompt",
+    "wrong_key",
+]
+
+AUTH = "auth"
+DISCONNECT = "disconnect"
+CONCURRENCY = "concurrency"
+
+#: A wrong key starts with this, so a log that shows one is plainly not a real key.
+WRONG_KEY_PREFIX = "exo-conformance-wrong-"
+#: Where an endpoint may expose its generation counters (the reference server does).
+GENERATIONS_PATH = "/v1/conformance/generations"
+#: Events read from the stream before the harness drops it.
+DROP_AFTER_EVENTS = 3
+#: How long, at most, to watch the counters for the dropped generation to stop.
+POLL_WINDOW_S = 2.0
+#: The pause between two readings of the counters.
+POLL_INTERVAL_S = 0.1
+#: A reading of the counters is one quick GET; it never waits the full deadline.
+COUNTER_DEADLINE_S = 5.0
+#: Length of each answer in the isolation test: enough text to see a mix-up.
+ISOLATION_MAX_TOKENS = 24
+
+
+# -- authentication -----------------------------------------------------------------
+
+
+def wrong_key(real: str | None) -> str:
+    """A fresh key that is never the real one."""
+    key = WRONG_KEY_PREFIX + secrets.token_hex(12)
+    return key if key != real else key + "0"
+
+
+async def _chat_as(ctx: RecordContext, scenario: str, body: Any, api_key: str | None) -> Transcript:
+    """One chat exchange from a separate client that sends ``api_key`` (or none)."""
+    async with make_client(api_key=api_key, limits=ctx.limits) as client:
+        return await record(
+            client,
+            "POST",
+            ctx.target.endpoint("/v1/chat/completions"),
+            scenario=scenario,
+            target=ctx.target.url,
+            json=body,
+            limits=ctx.limits,
+            secrets=ctx.secrets,
+        )
+
+
+async def _auth(ctx: RecordContext) -> Transcript:
+    """Main: a request without a key.  related["wrong-key"]: one with a wrong key.
+
+    Without a configured key there is nothing to protect and no wrong key to
+    send: the main request alone is recorded and the rule skips.
+    """
+    body = chat_body(ctx.target.model, max_tokens=1)
+    missing = await _chat_as(ctx, AUTH, body, None)
+    if not ctx.target.api_key:
+        return missing
+    wrong = await _chat_as(ctx, "auth-wrong-key", body, wrong_key(ctx.target.api_key))
+    return dataclasses.replace(missing, related=(("wrong-key", wrong),))
+
+
+# -- a dropped stream -----------------------------------------------------------------
+
+
+def generation_counter(t: Transcript) -> dict[str, int] | None:
+    """The counters of a GET /v1/conformance/generations reading, or None."""
+    if t.status != 200:
+        return None
+    value = t.json()
+    keys = ("active", "started", "finished", "cancelled")
+    if not isinstance(value, dict) or not all(isinstance(value.get(k), int) for k in keys):
+        return None
+    return {k: value[k] for k in keys}
+
+
+async def _read_counter(ctx: RecordContext, scenario: str) -> Transcript:
+    quick = Limits(
+        deadline_s=min(ctx.limits.deadline_s, COUNTER_DEADLINE_S), max_body_bytes=64 * 1024
+    )
+    return await record(
+        ctx.client,
+        "GET",
+        ctx.target.endpoint(GENERATIONS_PATH),
+        scenario=scenario,
+        target=ctx.target.url,
+        limits=quick,
+        secrets=ctx.secrets,
+    )
+
+
+def generation_stopped(before: dict[str, int], now: dict[str, int] | None) -> bool:
+    """Whether the counters show a cancelled generation and none left over."""
+    return (
+        now is not None
+        and now["cancelled"] > before["cancelled"]
+        and (now["active"] <= before["active"])
+    )
+
+
+async def _watch(ctx: RecordContext, before: dict[str, int]) -> list[tuple[str, Transcript]]:
+    """Readings taken every POLL_INTERVAL_S until the generation stops (or the window ends)."""
+    readings: list[tuple[str, Transcript]] = []
+    loop = asyncio.get_running_loop()
+    end = loop.time() + POLL_WINDOW_S
+    while True:
+        reading = await _read_counter(ctx, f"{DISCONNECT}-generations")
+        readings.append((f"generations-{len(readings) + 1}", reading))
+        now = generation_counter(reading)
+        if now is None or generation_stopped(before, now) or loop.time() + POLL_INTERVAL_S > end:
+            return readings
+        await asyncio.sleep(POLL_INTERVAL_S)
+
+
+async def _disconnect(ctx: RecordContext) -> Transcript:
+    """Main: a long stream dropped after a few events.
+
+    related: "generations-0" (the counters before, when exposed), then
+    "generations-1".. (readings after the drop), then "next" (the request
+    that must be served).
+    """
+    before = await _read_counter(ctx, f"{DISCONNECT}-generations")
+    counter = generation_counter(before)
+    body = chat_body(ctx.target.model, LONG_PROMPT, max_tokens=LONG_MAX_TOKENS)
+    dropped = await ctx.chat(DISCONNECT, body, drop_after_events=DROP_AFTER_EVENTS)
+    related: list[tuple[str, Transcript]] = [("generations-0", before)]
+    if counter is not None:
+        related += await _watch(ctx, counter)
+    following = await ctx.chat(f"{DISCONNECT}-next", chat_body(ctx.target.model))
+    related.append(("next", following))
+    return dataclasses.replace(dropped, related=tuple(related))
+
+
+# -- concurrent streams ------------------------------------------------------------------
+
+
+def isolation_prompt(index: int) -> str:
+    """A prompt per stream, each asking about a different number."""
+    number = 17 + 11 * index
+    return f"Write one sentence about the number {number}, and mention {number} in it."
+
+
+async def _concurrency(ctx: RecordContext) -> Transcript:
+    """Main: stream 0.  related: "stream-<i>" (concurrent), "alone-<i>", "alone-0-again".
+
+    The concurrent streams go out at once; then each prompt is asked alone, one
+    after another, and prompt 0 twice, to tell whether the endpoint is
+    deterministic at all.
+    """
+    count = max(2, ctx.concurrency)
+    bodies = [
+        chat_body(ctx.target.model, isolation_prompt(i), max_tokens=ISOLATION_MAX_TOKENS)
+        for i in range(count)
+    ]
+    streams = await asyncio.gather(
+        *(ctx.chat(f"{CONCURRENCY}-stream-{i}", body) for i, body in enumerate(bodies))
+    )
+    related = [(f"stream-{i}", t) for i, t in enumerate(streams)]
+    for i, body in enumerate(bodies):
+        related.append((f"alone-{i}", await ctx.chat(f"{CONCURRENCY}-alone-{i}", body)))
+    related.append(("alone-0-again", await ctx.chat(f"{CONCURRENCY}-alone-0-again", bodies[0])))
+    return dataclasses.replace(streams[0], scenario=CONCURRENCY, related=tuple(related))
+
+
+def _register_all() -> None:
+    register(
+        Scenario(
+            AUTH,
+            "a short stream request without the API key, then one with a wrong key "
+            "(only the first when no key is configured)",
+            _auth,
+        )
+    )
+    register(
+        Scenario(
+            DISCONNECT,
+            f"a long stream dropped after {DROP_AFTER_EVENTS} events, then the next request",
+            _disconnect,
+            exclusive=True,
+        )
+    )
+    register(
+        Scenario(
+            CONCURRENCY,
+            "concurrent streams with distinct prompts, then each prompt alone",
+            _concurrency,
+            exclusive=True,
+        )
+    )
+
+
+_register_all()
