@@ -1,0 +1,334 @@
+"""What real clients see: the official openai Python SDK reads the stream.
+
+The ``client-openai`` scenario records the stream-basic request twice: once
+with the harness's recorder (the main transcript) and once through
+``openai.AsyncOpenAI(...).chat.completions.create(stream=True)``.  What the
+SDK produced (its text, or the exception it raised) is kept as a small JSON
+body of a synthetic related transcript named ``openai-sdk``, so the rule stays
+a pure function.  The SDK is an optional extra, imported only when the
+scenario runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..report.redact import redact
+from ..scenarios import RecordContext, Scenario, chat_body, register
+from ..transcript import Ending, Request, Transcript
+from . import specs
+from .common import no_stream, preview
+from .consistency import divergence, joined_content
+from .registry import Level, Verdict, failed, passed, rule, skipped
+
+__all__ = ["SdkRun", "run_openai_sdk"]
+
+SCENARIO = "client-openai"
+SDK_RELATED = "openai-sdk"
+INSTALL_HINT = "pip install 'exo-conformance[clients]'"
+#: Longest exception text kept from the SDK.
+MAX_ERROR_CHARS = 400
+
+
+@dataclass(frozen=True, slots=True)
+class SdkRun:
+    """What the openai SDK made of one streamed request."""
+
+    installed: bool
+    version: str = ""
+    text: str = ""
+    chunks: int = 0
+    error_type: str = ""
+    error: str = ""
+    timed_out: bool = False
+    deadline_s: float = 0.0
+
+    def to_json(self) -> bytes:
+        return json.dumps(dataclasses.asdict(self), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_json(cls, value: Any) -> SdkRun | None:
+        if not isinstance(value, dict):
+            return None
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in value.items() if k in names})
+        except TypeError:
+            return None
+
+
+# -- running the SDK ------------------------------------------------------------
+
+
+async def run_openai_sdk(ctx: RecordContext, body: dict[str, Any]) -> SdkRun:
+    """Stream ``body`` with the openai SDK under the exchange deadline; never raises."""
+    if not await asyncio.to_thread(_load_sdk):
+        return SdkRun(installed=False)
+    import openai  # already loaded by _load_sdk: no wait here
+
+    deadline = ctx.limits.deadline_s
+    client = openai.AsyncOpenAI(
+        base_url=ctx.target.endpoint("/v1"),
+        api_key=ctx.target.api_key or "unused",
+        max_retries=0,
+        timeout=deadline,
+    )
+    pieces: list[str] = []
+    chunks = 0
+    try:
+        async with asyncio.timeout(deadline):
+            stream = await client.chat.completions.create(
+                **{k: v for k, v in body.items() if k != "stream"}, stream=True
+            )
+            async with stream:
+                async for chunk in stream:
+                    chunks += 1
+                    pieces.append(_first_content(chunk))
+    except Exception as exc:
+        timed_out = isinstance(exc, TimeoutError | openai.APITimeoutError)
+        return SdkRun(
+            True,
+            openai.__version__,
+            "".join(pieces),
+            chunks,
+            _qualname(exc),
+            redact(str(exc), ctx.secrets)[:MAX_ERROR_CHARS],
+            timed_out,
+            deadline,
+        )
+    finally:
+        await client.close()
+    return SdkRun(True, openai.__version__, "".join(pieces), chunks, deadline_s=deadline)
+
+
+def _load_sdk() -> bool:
+    """Import the SDK (about a second of work) off the event loop, where other
+    scenarios are being recorded and timed; False when it is not installed."""
+    try:
+        importlib.import_module("openai")
+    except ImportError:
+        return False
+    return True
+
+
+def _first_content(chunk: Any) -> str:
+    """The first choice's delta content, read as defensively as a careful client does.
+
+    The SDK builds chunks without validating them, so a malformed chunk (no
+    ``choices``, a null delta) reaches this loop as-is; it is chunk.schema's
+    business, not an SDK failure, and must not be reported as one.
+    """
+    for choice in getattr(chunk, "choices", None) or []:
+        if getattr(choice, "index", 0) == 0:
+            content = getattr(getattr(choice, "delta", None), "content", None)
+            return content if isinstance(content, str) else ""
+    return ""
+
+
+def _qualname(exc: BaseException) -> str:
+    kind = type(exc)
+    module = kind.__module__
+    if module.startswith("openai"):
+        module = "openai"  # openai._exceptions.APIError is openai.APIError to its users
+    return kind.__name__ if module == "builtins" else f"{module}.{kind.__name__}"
+
+
+def _sdk_transcript(ours: Transcript, run: SdkRun, elapsed_ns: int) -> Transcript:
+    return Transcript(
+        scenario=SCENARIO,
+        target=ours.target,
+        request=Request("POST", ours.request.url, (), ours.request.body),
+        headers=(("content-type", "application/json"),),
+        body=run.to_json(),
+        ending=Ending.COMPLETE,
+        ending_detail="what the openai SDK produced (a summary, not an HTTP exchange)",
+        t_end_ns=elapsed_ns,
+    )
+
+
+async def _record_client(ctx: RecordContext) -> Transcript:
+    body = chat_body(ctx.target.model)
+    ours = await ctx.chat(SCENARIO, body)
+    start = time.perf_counter_ns()
+    run = await run_openai_sdk(ctx, body)
+    sdk = _sdk_transcript(ours, run, time.perf_counter_ns() - start)
+    return dataclasses.replace(ours, related=((SDK_RELATED, sdk),))
+
+
+register(
+    Scenario(
+        SCENARIO,
+        "the stream-basic request, recorded, then streamed by the official openai Python SDK",
+        _record_client,
+    )
+)
+
+
+# -- why the SDK broke ---------------------------------------------------------
+
+_BOM = b"\xef\xbb\xbf"
+_LINE = re.compile(rb"([^\r\n]*)(\r\n|\r|\n)")
+
+
+def _dataless_event(body: bytes) -> int | None:
+    """Offset of an event with fields but no ``data`` (the SDK dispatches it, empty)."""
+    start, fields = 0, set[bytes]()
+    for match in _LINE.finditer(body):
+        line = match.group(1)
+        if not line:
+            if fields and b"data" not in fields:
+                return start
+            start, fields = match.end(), set()
+        elif not line.startswith(b":"):
+            fields.add(line.split(b":", 1)[0])
+    return None
+
+
+def _first_payload(t: Transcript, error: bool) -> tuple[int, str] | None:
+    """(offset, data) of the first error event (or the first non-JSON-object payload)."""
+    for event, value in t.payloads():
+        is_error = isinstance(value, dict) and "error" in value
+        if is_error if error else not isinstance(value, dict):
+            return event.offset, event.data
+    return None
+
+
+def _cause(t: Transcript, run: SdkRun) -> tuple[str, int | None]:
+    """Which SDK behaviour the stream tripped, read from the recorded twin."""
+    if t.body.startswith(_BOM):
+        return (
+            "the body starts with a UTF-8 BOM: the SDK does not strip it, so it reads "
+            "the first line as an unknown field and loses the first event",
+            0,
+        )
+    if any(d.code == "invalid-utf8" for d in t.diagnostics):
+        bad = next(d for d in t.diagnostics if d.code == "invalid-utf8")
+        return (
+            "the body is not valid UTF-8: the SDK decodes every line strictly and raises "
+            "UnicodeDecodeError",
+            bad.offset,
+        )
+    if (hit := _first_payload(t, error=True)) is not None:
+        return (
+            f"the event at byte {hit[0]} carries an `error` key ({preview(hit[1])}): the "
+            "SDK raises openai.APIError on it",
+            hit[0],
+        )
+    if (hit := _first_payload(t, error=False)) is not None:
+        return (
+            f"the data at byte {hit[0]} is not a JSON object ({preview(hit[1])!r}): the "
+            "SDK JSON-decodes every data payload but [DONE] and raises",
+            hit[0],
+        )
+    if (offset := _dataless_event(t.body)) is not None:
+        return (
+            f"the event at byte {offset} has no data line (a keep-alive sent as an event "
+            "or id rather than a `:` comment): the SDK dispatches it with empty data and "
+            "fails to JSON-decode it",
+            offset,
+        )
+    return _done_cause(t, run)
+
+
+def _done_cause(t: Transcript, run: SdkRun) -> tuple[str, int | None]:
+    if t.done_index() is not None:
+        return "", None
+    last = t.events[-1].offset if t.events else None
+    if run.timed_out:
+        return (
+            "there is no data: [DONE] and the body stayed open: the SDK stops only at "
+            "[DONE] or the close, so it hangs",
+            last,
+        )
+    return (
+        "there is no data: [DONE]: the SDK read until the connection closed, so it cannot "
+        "tell a finished answer from a cut one, and behind a proxy that keeps the "
+        "connection open it hangs (or ends early when the proxy times out)",
+        last,
+    )
+
+
+_SEPARATE = (
+    "nothing in the recorded stream explains it; the SDK's request was a second "
+    "request, so an endpoint that is not deterministic can differ (see the "
+    "consistency.* skips)"
+)
+
+
+def _with_cause(actual: str, cause: str) -> str:
+    return f"{actual}\nwhy: {cause}" if cause else actual
+
+
+# -- the rule ------------------------------------------------------------------
+
+
+def _sdk_run(t: Transcript) -> SdkRun | Verdict:
+    sdk = t.other(SDK_RELATED)
+    run = SdkRun.from_json(sdk.json()) if sdk is not None else None
+    if run is None:
+        return skipped("no openai SDK run was recorded for this scenario")
+    if not run.installed:
+        return skipped(f"the openai SDK is not installed: {INSTALL_HINT}")
+    return run
+
+
+@rule(
+    "client.openai-sdk",
+    level=Level.SHOULD,
+    requirement="The official openai Python SDK streams the answer to its end (`[DONE]`) "
+    "without an exception, to the same text as the joined deltas.",
+    spec=specs.OPENAI_CHUNK_OBJECT,
+    hint="Send only `data: {json}` chunk events and `:` comments, no BOM, errors before the "
+    f"stream starts as an HTTP error status, and end with `data: [DONE]`. Reproduce with "
+    f"`{INSTALL_HINT}` and `client.chat.completions.create(..., stream=True)`.",
+    scenarios=(SCENARIO,),
+)
+def openai_sdk(t: Transcript) -> Verdict:
+    if (skip := no_stream(t)) is not None:
+        return skip
+    run = _sdk_run(t)
+    if isinstance(run, Verdict):
+        return run
+    cause, at = _cause(t, run)
+    ours = joined_content(t)
+    if run.timed_out:
+        return failed(
+            "the SDK finishes the stream",
+            _with_cause(
+                f"the SDK was still reading after {run.deadline_s:g} s "
+                f"({run.chunks} chunks, {len(run.text)} characters)",
+                cause,
+            ),
+            at=at,
+        )
+    if run.error_type:
+        return failed(
+            "the SDK streams to the end without an exception",
+            _with_cause(
+                f"the SDK raised {run.error_type}: {preview(run.error, 200)} after {run.chunks} "
+                "chunks",
+                cause,
+            ),
+            at=at,
+        )
+    if run.text != ours:
+        return failed(
+            "the SDK yields the same text as the joined deltas",
+            _with_cause(divergence(run.text, ours, ("SDK", "recorded")), cause or _SEPARATE),
+            at=at,
+        )
+    cause, at = _done_cause(t, run)
+    if cause:
+        return failed(
+            "the SDK's stream ends at data: [DONE]",
+            _with_cause(f"the SDK yielded the same {len(ours)} characters, but", cause),
+            at=at,
+        )
+    return passed(f"openai {run.version}: {run.chunks} chunks, the same {len(ours)} characters")
