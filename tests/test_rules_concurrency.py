@@ -70,6 +70,17 @@ def test_isolation_fails_on_a_malformed_stream() -> None:
     assert "(2 of 3 streams failed)" in verdict.actual
 
 
+def test_isolation_skips_when_streams_fail_even_alone() -> None:
+    streams = [stream(words, f"c{i}", done=False) for i, words in enumerate(ANSWERS)]
+    related = dict(recorded(streams).related)
+    related["alone-0"] = stream(ANSWERS[0], "a0", done=False)
+    t = from_bytes(streams[0].body, scenario="concurrency", related=related)
+    verdict = judge("concurrency.isolation", t)
+    assert verdict.outcome == "skipped"
+    assert verdict.message.startswith("the streams fail even when sent alone (alone-0: no [DONE]")
+    assert judge("concurrency.same-answer", t).outcome == "skipped"
+
+
 def test_isolation_fails_on_a_shared_id() -> None:
     streams = good()
     streams[2] = stream(ANSWERS[2], "chatcmpl-0")

@@ -171,6 +171,12 @@ def test_stream_event_passes_with_no_failure_to_report() -> None:
     assert "'stop'" in verdict.message
 
 
+def test_stream_event_passes_a_finished_stream_without_done_and_points_to_stream_done() -> None:
+    verdict = judge("error.stream-event", stream_transcript(stream_body(done=False)))
+    assert verdict.outcome == "passed"
+    assert verdict.message.endswith("(but no [DONE]: see stream.done)")
+
+
 def test_stream_event_passes_on_a_well_formed_error_event() -> None:
     body = _broken(event(ERROR_EVENT), event("[DONE]"))
     verdict = judge("error.stream-event", stream_transcript(body))
@@ -321,3 +327,13 @@ def test_an_error_event_without_done_fails_only_stream_event_done(
     verdicts = outcomes(reference_server, "--fault", "error-no-done")
     assert verdicts["error.stream-event", "stream-basic"].outcome == "passed"
     assert verdicts["error.stream-event-done", "stream-basic"].outcome == "failed"
+
+
+@pytest.mark.slow
+def test_the_seed_bug_proxy_fails_stream_event(reference_server: ServerFactory) -> None:
+    upstream = reference_server("--token-delay", "0.005")
+    proxy = reference_server("--proxy-to", upstream, "--fault", "seed-bug")
+    t = asyncio.run(_record_all(proxy))["stream-basic"]
+    verdict = judge("error.stream-event", t)
+    assert verdict.outcome == "failed"
+    assert verdict.actual.startswith("0 chunks, no error event: no finish_reason and no [DONE]")

@@ -91,16 +91,24 @@ def _named(t: Transcript, prefix: str) -> list[tuple[str, Transcript]]:
     return sorted(numbered, key=lambda item: int(item[0][len(prefix) :]))
 
 
-def _malformed(streams: list[tuple[str, Transcript]]) -> Verdict | None:
+def _malformed(t: Transcript, streams: list[tuple[str, Transcript]]) -> Verdict | None:
+    """A failure for streams that broke under concurrency; a skip when they break alone too."""
     bad = [(name, p) for name, x in streams if (p := _stream_problem(x)) is not None]
     if not bad:
         return None
     name, problem = bad[0]
+    alone_name = f"alone-{name.rsplit('-', 1)[1]}"
+    alone = t.other(alone_name)
+    if alone is not None and (alone_problem := _stream_problem(alone)) is not None:
+        return skipped(
+            f"the streams fail even when sent alone ({alone_name}: {alone_problem}); "
+            "see headers.status and stream.done"
+        )
     more = f" ({len(bad)} of {len(streams)} streams failed)" if len(bad) > 1 else ""
     stream = dict(streams)[name]
     return failed(
         f"{len(streams)} concurrent streams, each HTTP 200 with JSON chunks and [DONE]",
-        f"{name}: {problem}{more}",
+        f"{name}: {problem}{more}; the same prompt sent alone was answered in full",
         at=0 if stream.body else None,
         source=name,
     )
@@ -217,7 +225,7 @@ def isolation(t: Transcript) -> Verdict:
     streams = _named(t, "stream-")
     if len(streams) < 2:
         return skipped(f"{len(streams)} concurrent streams were recorded; 2 are needed")
-    verdict = _malformed(streams) or _shared_id(streams)
+    verdict = _malformed(t, streams) or _shared_id(streams)
     if verdict is not None:
         return verdict
     deterministic, why = _deterministic(t)
@@ -241,7 +249,7 @@ def same_answer(t: Transcript) -> Verdict:
     streams = _named(t, "stream-")
     deterministic, why = _deterministic(t)
     if not deterministic:
-        return skipped(f"the endpoint is not deterministic here: {why}")
+        return skipped(f"texts not compared: {why}")
     alone = _texts(t, "alone-")
     concurrent = _texts(t, "stream-")
     compared = 0

@@ -318,9 +318,10 @@ def stream_event(t: Transcript) -> Verdict:
     finish = _finish(t)
     if finish is not None:
         event, reason = finish
+        note = "" if t.done_index() is not None else " (but no [DONE]: see stream.done)"
         return passed(
             f"no failure to report: the stream completed with finish_reason "
-            f"{reason!r} at byte {event.offset}"
+            f"{reason!r} at byte {event.offset}{note}"
         )
     last = t.events[-1].offset if t.events else 0
     return failed(
