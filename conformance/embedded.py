@@ -67,12 +67,13 @@ class EmbeddedServer:
 
     def _stop_and_collect_stderr(self) -> str:
         assert self._proc is not None
-        self.stop()
+        self._terminate()
         err = self._proc.stderr.read() if self._proc.stderr else ""
+        self.stop()
         lines = [x for x in err.strip().splitlines() if x.strip()]
         return lines[-1] if lines else ""
 
-    def stop(self) -> None:
+    def _terminate(self) -> None:
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
@@ -82,6 +83,14 @@ class EmbeddedServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        """End the server and release its pipes."""
+        self._terminate()
+        if self._proc is not None:
+            for stream in (self._proc.stdout, self._proc.stderr):
+                if stream is not None:
+                    stream.close()
 
     def __enter__(self) -> EmbeddedServer:
         self.start()

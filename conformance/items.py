@@ -65,10 +65,12 @@ class RuleItem(pytest.Item):
             raise HarnessError(f"{self.rule.id} could not judge: {exc!r}") from exc
         self.verdict = verdict
         strict = self.run.settings.strict
-        self.exo_outcome = judge(self.rule.level, verdict, strict=strict,
-                                 known=self.run.is_known(self, verdict))
+        known = verdict.outcome == "failed" and self.run.is_known(
+            self.rule.id, self.scenario, self.target.url
+        )
+        self.exo_outcome = judge(self.rule.level, verdict, strict=strict, known=known)
         if self.exo_outcome == "skipped":
-            pytest.skip(verdict.message)
+            raise pytest.skip.Exception(verdict.message, _use_item_location=True)
         if self.exo_outcome == "failed":
             raise RuleFailure(self.failure_text())
 
@@ -85,7 +87,8 @@ class RuleItem(pytest.Item):
         return self.run.redact(f"exo-conformance harness error (please report it):\n{text}")
 
     def reportinfo(self) -> tuple[str, int | None, str]:
-        return f"exo-conformance {self.target.url}", None, self.name
+        # No domain: pytest would print the rule ID's dots as "::".
+        return self.name, 0, ""
 
 
 class SuiteCollector(pytest.Collector):
@@ -105,8 +108,10 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
                 if scenario not in SCENARIOS:
                     raise ValueError(f"rule {rule.id} names unknown scenario {scenario!r}")
                 param = f"{scenario}@{target.label}" if target.label else scenario
+                name = f"{rule.id}[{param}]"
+                # The node ID is the item's name alone, so it reads as users write it.
                 items.append(RuleItem.from_parent(
-                    parent, name=f"{rule.id}[{param}]", rule=rule, scenario=scenario,
+                    parent, name=name, nodeid=name, rule=rule, scenario=scenario,
                     target=target, run=run,
                 ))
                 needed.add(scenario)

@@ -54,6 +54,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("--exo-rules", "EXO_RULES", "run only rule IDs matching this glob (repeatable)",
            repeat=True),
     Option("--exo-baseline", "EXO_BASELINE", "TOML file of known deviations"),
+    Option("--exo-write-baseline", "EXO_WRITE_BASELINE",
+           "write a baseline covering this run's failures to this TOML file"),
     Option("--exo-json", "EXO_JSON", "write the JSON conformance report to this path"),
     Option("--exo-concurrency", "EXO_CONCURRENCY", "concurrent streams in the isolation test",
            "8"),
@@ -84,6 +86,7 @@ class Settings:
     strict: bool = False
     rules: tuple[str, ...] = ()
     baseline: Path | None = None
+    write_baseline: Path | None = None
     json_path: Path | None = None
     concurrency: int = 8
     max_body_bytes: int = 16 * 2**20
@@ -159,6 +162,7 @@ def read_settings(config: pytest.Config) -> Settings:
         strict=bool(values["exo_strict"]),
         rules=tuple(values["exo_rules"] or ()),
         baseline=Path(baseline) if baseline else None,
+        write_baseline=Path(values["exo_write_baseline"]) if values["exo_write_baseline"] else None,
         json_path=Path(json_path) if json_path else None,
         concurrency=_positive("--exo-concurrency", str(values["exo_concurrency"]), int),
         max_body_bytes=int(_positive("--exo-max-body", str(values["exo_max_body"]), float)

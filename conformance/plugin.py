@@ -15,6 +15,7 @@ import pytest
 import pytest_asyncio
 
 from . import rules as _rules  # noqa: F401 - registers the rule catalog
+from .baseline import BaselineError, render_baseline
 from .embedded import EmbeddedServerError
 from .items import RuleItem, build_items
 from .options import add_options, read_settings
@@ -46,6 +47,10 @@ def pytest_configure(config: pytest.Config) -> None:
     settings = read_settings(config)
     if settings.active:
         run = ConformanceRun(settings)
+        try:
+            run.load()
+        except BaselineError as exc:
+            raise pytest.UsageError(str(exc)) from None
         config.stash[RUN_KEY] = run
         config.pluginmanager.register(ConformancePlugin(run), "exo-conformance-run")
 
@@ -128,9 +133,14 @@ class ConformancePlugin:
         ))
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        settings = self.run.settings
         try:
-            if self.run.settings.json_path is not None:
-                write_json_report(self.run, self.run.settings.json_path)
+            if settings.json_path is not None:
+                write_json_report(self.run, settings.json_path)
+            if settings.write_baseline is not None:
+                failures = [(r.rule, r.scenario, r.target, r.message) for r in self.run.results
+                            if r.outcome in ("failed", "warned", "known")]
+                settings.write_baseline.write_text(render_baseline(failures), encoding="utf-8")
         finally:
             self.run.stop()
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from .baseline import Baseline, load_baseline
 from .embedded import EmbeddedServer
 from .options import EMBEDDED, Settings
 from .recorder import Limits, make_client
@@ -54,6 +55,7 @@ class ConformanceRun:
     started_mono: float = field(default_factory=time.monotonic)
     #: scenario IDs each target needs, filled at collection
     needed: dict[str, set[str]] = field(default_factory=dict)
+    baseline: Baseline | None = None
     _recorded: dict[tuple[str, str], Transcript] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -70,6 +72,11 @@ class ConformanceRun:
         return self._pool.submit(asyncio.run, coro).result()
 
     # -- start and stop ------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the files the run depends on (BaselineError on a bad one)."""
+        if self.settings.baseline is not None:
+            self.baseline = load_baseline(self.settings.baseline)
 
     def start(self) -> None:
         """Start embedded servers and preflight every target (TargetError on failure)."""
@@ -128,9 +135,9 @@ class ConformanceRun:
     def redact(self, text: str) -> str:
         return redact(text, self.settings.secrets)
 
-    def is_known(self, item: object, verdict: object) -> bool:
+    def is_known(self, rule: str, scenario: str, target: str) -> bool:
         """Whether a failure is a known deviation listed in the baseline."""
-        return False
+        return self.baseline is not None and self.baseline.match(rule, scenario, target) is not None
 
     @property
     def duration_s(self) -> float:

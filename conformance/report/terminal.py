@@ -43,5 +43,10 @@ def terminal_summary(tr: Any, run: ConformanceRun) -> None:
         for r in bad:
             where = r.scenario if len(run.targets) < 2 else f"{r.scenario}@{r.target}"
             tr.write_line(f"  {r.outcome.upper():7} {r.rule}[{where}]: {_first_line(r.message)}")
+    if run.baseline is not None:
+        for entry in run.baseline.stale():
+            tr.write_line(f"stale baseline entry (nothing to cover any more): {entry.describe()}")
+        for entry in run.baseline.expired():
+            tr.write_line(f"expired baseline entry (no longer applied): {entry.describe()}")
     line = verdict_line(run.results)
     tr.write_line(f"verdict: {line}", bold=True, red=line[0].isdigit(), green=not line[0].isdigit())

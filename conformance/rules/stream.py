@@ -32,7 +32,7 @@ def done(t: Transcript) -> Verdict:
     events = t.data_events()
     if events:
         last = events[-1]
-        actual = f"last event: data: {preview(last.data)} at byte {last.offset}; {describe_end(t)}"
+        actual = f"last event: data: {preview(last.data, 240)} at byte {last.offset}; {describe_end(t)}"
         return failed("data: [DONE] as the last event", actual, at=last.offset)
     return failed("data: [DONE] as the last event", f"no events at all; {describe_end(t)}",
                   at=max(0, len(t.body) - 1) if t.body else None)
@@ -58,7 +58,7 @@ def after_done(t: Transcript) -> Verdict:
     if not rest.strip(b"\r\n"):
         return passed()
     return failed("the body ends after data: [DONE]",
-                  f"{len(rest)} more bytes after [DONE]: {preview(rest.decode('utf-8', 'replace'))!r}",
+                  f"{len(rest)} more bytes after [DONE]: {preview(rest.decode('utf-8', 'replace'), 240)!r}",
                   at=done_event.end)
 
 

@@ -1,0 +1,83 @@
+"""``exo-conformance URL [pytest args]``: the suite alone, with an HTML report.
+
+It runs pytest in an empty directory of its own, so the tests and conftest
+files of the directory it is called from are not collected with the suite.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+__all__ = ["main"]
+
+DEFAULT_HTML = "report.html"
+USAGE = """usage: exo-conformance URL [pytest options]
+
+Run the exo-conformance suite against URL (an OpenAI-compatible base URL such as
+http://127.0.0.1:52415, or 'embedded' for the built-in reference server) and
+write an HTML report (default: ./report.html; override with --html PATH).
+Any other option is passed to pytest (for example --exo-model, --exo-json,
+--exo-strict, --exo-rules 'stream.*', -n auto)."""
+
+
+def _has(args: list[str], flag: str) -> bool:
+    return any(a == flag or a.startswith(flag + "=") for a in args)
+
+
+def build_args(url: str, rest: list[str], workdir: Path) -> tuple[list[str], Path]:
+    """The pytest arguments, and where the HTML report will be."""
+    args = [str(workdir), "--rootdir", str(workdir), "-p", "no:cacheprovider",
+            "--exo-url", url, *rest]
+    html = Path(DEFAULT_HTML).resolve()
+    if _has(rest, "--html"):
+        for i, arg in enumerate(rest):
+            if arg == "--html" and i + 1 < len(rest):
+                html = Path(rest[i + 1]).resolve()
+            elif arg.startswith("--html="):
+                html = Path(arg.split("=", 1)[1]).resolve()
+    else:
+        args += ["--html", str(html)]
+    if not _has(rest, "--self-contained-html"):
+        args.append("--self-contained-html")
+    return args, html
+
+
+#: pytest's exit statuses mapped to the documented ones of this command.
+_EXIT_CODES = {
+    int(pytest.ExitCode.USAGE_ERROR): 2,
+    int(pytest.ExitCode.INTERRUPTED): 130,
+    int(pytest.ExitCode.NO_TESTS_COLLECTED): 2,
+}
+
+
+def _exit_code(code: int) -> int:
+    """0: every MUST rule passes; 1: failures; 2: usage; 3: target unreachable."""
+    return _EXIT_CODES.get(code, code)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    url, rest = argv[0], argv[1:]
+    if url.startswith("-"):
+        print(f"exo-conformance: the first argument must be the URL, got {url!r}\n\n{USAGE}",
+              file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="exo-conformance-") as tmp:
+        workdir = Path(tmp)
+        (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+        args, html = build_args(url, rest, workdir)
+        code = _exit_code(int(pytest.main(args)))
+    if html.exists():
+        print(f"exo-conformance: HTML report written to {html}")
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
