@@ -41,7 +41,8 @@ def _refusal_problem(t: Transcript) -> str | None:
     hint="Check `Authorization: Bearer <key>` (in constant time, e.g. hmac.compare_digest) "
     "before reading the body or starting a generation, on every route, and answer 401 with "
     '{"error": {"message": ..., "type": "invalid_request_error", "param": null, '
-    '"code": "invalid_api_key"}}. A proxy must check before it forwards.',
+    '"code": "invalid_api_key"}}. A proxy must check before it forwards. An endpoint meant '
+    "to be open (EXO reads no key) is tested without --exo-api-key.",
     scenarios=(AUTH,),
 )
 def required(t: Transcript) -> Verdict:
