@@ -172,6 +172,7 @@ def test_a_web_page_is_not_an_api(pytester: pytest.Pytester) -> None:
         result = pytester.runpytest("--exo-url", f"http://127.0.0.1:{server.server_port}")
     finally:
         server.shutdown()
+        server.server_close()
     assert result.ret == 3
     assert "is not an OpenAI model list (text/html)" in result.stdout.str() + result.stderr.str()
 
