@@ -57,13 +57,25 @@ def _model_ids(url: str, t: Transcript) -> list[str]:
     return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
-async def _answers(client: httpx.AsyncClient, target: Target, model: str, limits: Limits,
-                   secrets: tuple[str, ...]) -> bool:
-    body = {"model": model, "messages": [{"role": "user", "content": "Hi"}],
-            "max_tokens": 1, "stream": False}
-    t = await record(client, "POST", target.endpoint("/v1/chat/completions"),
-                     scenario="preflight", target=target.url, json=body, limits=limits,
-                     secrets=secrets)
+async def _answers(
+    client: httpx.AsyncClient, target: Target, model: str, limits: Limits, secrets: tuple[str, ...]
+) -> bool:
+    body = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Hi"}],
+        "max_tokens": 1,
+        "stream": False,
+    }
+    t = await record(
+        client,
+        "POST",
+        target.endpoint("/v1/chat/completions"),
+        scenario="preflight",
+        target=target.url,
+        json=body,
+        limits=limits,
+        secrets=secrets,
+    )
     return t.status == 200 and isinstance(t.json(), dict)
 
 
@@ -73,8 +85,15 @@ async def preflight(
     """The target with its model chosen, or a TargetError."""
     secrets = (target.api_key,) if target.api_key else ()
     quick = Limits(deadline_s=min(timeout, LIST_DEADLINE_S), max_body_bytes=4 * 2**20)
-    listing = await record(client, "GET", target.endpoint("/v1/models"), scenario="preflight",
-                           target=target.url, limits=quick, secrets=secrets)
+    listing = await record(
+        client,
+        "GET",
+        target.endpoint("/v1/models"),
+        scenario="preflight",
+        target=target.url,
+        limits=quick,
+        secrets=secrets,
+    )
     if listing.status is None:
         raise _unreachable(target.url, listing, "GET /v1/models")
     ids = _model_ids(target.url, listing)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import itertools
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -181,11 +182,7 @@ class Transcript:
 
     def chunks(self) -> list[tuple[Event, dict[str, Any]]]:
         """The JSON-object payloads that are not error events."""
-        return [
-            (e, v)
-            for e, v in self.payloads()
-            if isinstance(v, dict) and "error" not in v
-        ]
+        return [(e, v) for e, v in self.payloads() if isinstance(v, dict) and "error" not in v]
 
     def done_index(self) -> int | None:
         """Index in :attr:`events` of the first ``data: [DONE]``, or None."""
@@ -231,7 +228,7 @@ class Transcript:
     def gaps_ms(self) -> list[float]:
         """Gaps between consecutive events' arrival, in ms."""
         times = [e.t_ns for e in self.events]
-        return [(b - a) / 1e6 for a, b in zip(times, times[1:], strict=False)]
+        return [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
 
     @property
     def duration_ms(self) -> float:
@@ -324,9 +321,7 @@ def from_bytes(
     pairs = tuple(headers.items()) if isinstance(headers, dict) else tuple(headers)
     decoder = SSEDecoder()
     raw = decoder.feed(body) + decoder.close()
-    events = tuple(
-        dataclasses.replace(e, t_ns=(i + 1) * step_ns) for i, e in enumerate(raw)
-    )
+    events = tuple(dataclasses.replace(e, t_ns=(i + 1) * step_ns) for i, e in enumerate(raw))
     comments = tuple(dataclasses.replace(c, t_ns=step_ns) for c in decoder.comments)
     reads: list[Read] = []
     start = 0

@@ -8,8 +8,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-
 from conftest import ServerFactory
+
 from conformance.schemas import validate
 
 pytestmark = pytest.mark.slow

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 import pytest
-
 from builders import SSE_HEADERS, stream_transcript
+
 from conformance.rules import REGISTRY
 from conformance.transcript import Ending, from_bytes
 

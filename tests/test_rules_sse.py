@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from builders import chunk, event, stream_body, stream_transcript
+
 from conformance.rules import REGISTRY, Verdict
 
 

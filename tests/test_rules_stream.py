@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 
 from builders import chunk, event, stream_body, stream_transcript
+
 from conformance.rules import REGISTRY, Verdict
 from conformance.transcript import Ending, Transcript
 

@@ -431,12 +431,19 @@ VALID: list[tuple[str, str, object]] = [
 RELAXED: list[tuple[str, Doc]] = [
     # Judged by SHOULD rules, not by the schemas (see each schema's description).
     ("chat-completion-chunk", chunk(choices=[{"index": 0, "delta": {"content": "x"}}])),
-    ("chat-completion-chunk",
-     chunk(choices=[{"index": 0, "delta": {"tool_calls": None, "function_call": None}}])),
+    (
+        "chat-completion-chunk",
+        chunk(choices=[{"index": 0, "delta": {"tool_calls": None, "function_call": None}}]),
+    ),
     ("chat-completion", changed(completion(), lambda d: d["choices"][0]["message"].pop("refusal"))),
     ("chat-completion", changed(completion(), lambda d: d["choices"][0].pop("logprobs"))),
-    ("chat-completion", changed(completion(), lambda d: d["usage"].update(
-        prompt_tokens_details=None, completion_tokens_details=None))),
+    (
+        "chat-completion",
+        changed(
+            completion(),
+            lambda d: d["usage"].update(prompt_tokens_details=None, completion_tokens_details=None),
+        ),
+    ),
 ]
 
 
@@ -491,7 +498,9 @@ INVALID: list[tuple[str, str, object, str, str, str]] = [
     (
         "chat-completion-chunk",
         "finish_reason null",
-        chunk(choices=[{"index": 0, "delta": {"content": "x"}, "finish_reason": None, "logprobs": 5}]),
+        chunk(
+            choices=[{"index": 0, "delta": {"content": "x"}, "finish_reason": None, "logprobs": 5}]
+        ),
         "$.choices[0].logprobs",
         "type object or null",
         "5",

@@ -37,7 +37,7 @@ def _media_type(value: str | None) -> str:
     level=Level.MUST,
     requirement="A stream is sent as `Content-Type: text/event-stream` (parameters allowed).",
     spec=specs.WHATWG_SSE_MIME,
-    hint="Set `media_type=\"text/event-stream\"` on the streaming response; a proxy must "
+    hint='Set `media_type="text/event-stream"` on the streaming response; a proxy must '
     "pass the upstream content type through.",
     scenarios=STREAMS,
 )
@@ -46,8 +46,10 @@ def content_type(t: Transcript) -> Verdict:
         return skip
     values = t.header_values("content-type")
     if len(values) != 1:
-        return failed("one Content-Type: text/event-stream header",
-                      f"{len(values)} Content-Type headers: {values}")
+        return failed(
+            "one Content-Type: text/event-stream header",
+            f"{len(values)} Content-Type headers: {values}",
+        )
     if _media_type(values[0]) != "text/event-stream":
         return failed("Content-Type: text/event-stream", f"Content-Type: {values[0]}")
     return passed()
@@ -95,8 +97,10 @@ def x_accel_buffering(t: Transcript) -> Verdict:
     values = [v.strip().lower() for v in t.header_values("x-accel-buffering")]
     if values == ["no"]:
         return passed()
-    return failed("X-Accel-Buffering: no",
-                  f"X-Accel-Buffering: {', '.join(values)}" if values else "no X-Accel-Buffering header")
+    return failed(
+        "X-Accel-Buffering: no",
+        f"X-Accel-Buffering: {', '.join(values)}" if values else "no X-Accel-Buffering header",
+    )
 
 
 @rule(
@@ -114,6 +118,8 @@ def content_encoding(t: Transcript) -> Verdict:
         return skip
     codings = [c for c in _directives(t, "content-encoding") if c != "identity"]
     if codings:
-        return failed("no Content-Encoding (or identity)",
-                      f"Content-Encoding: {', '.join(t.header_values('content-encoding'))}")
+        return failed(
+            "no Content-Encoding (or identity)",
+            f"Content-Encoding: {', '.join(t.header_values('content-encoding'))}",
+        )
     return passed()

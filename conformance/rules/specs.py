@@ -9,12 +9,12 @@ __all__ = [
     "OPENAI_ERRORS",
     "OPENAI_MODELS",
     "OPENAI_STREAMING_GUIDE",
+    "RFC3629_UTF8",
+    "RFC8259_JSON",
     "RFC9110_CONTENT_ENCODING",
     "RFC9110_CONTENT_TYPE",
     "RFC9110_STATUS",
     "RFC9111_CACHE_CONTROL",
-    "RFC8259_JSON",
-    "RFC3629_UTF8",
     "SEED_PROXY",
     "WHATWG_SSE",
     "WHATWG_SSE_MIME",
@@ -38,9 +38,7 @@ RFC9110_CONTENT_ENCODING = "https://www.rfc-editor.org/rfc/rfc9110#section-8.4"
 RFC9111_CACHE_CONTROL = "https://www.rfc-editor.org/rfc/rfc9111#section-5.2"
 RFC8259_JSON = "https://www.rfc-editor.org/rfc/rfc8259"
 RFC3629_UTF8 = "https://www.rfc-editor.org/rfc/rfc3629"
-NGINX_X_ACCEL = (
-    "https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_buffering"
-)
+NGINX_X_ACCEL = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_buffering"
 EXO_API = "https://github.com/exo-explore/exo"
 # The proxy lifecycle bug this project was born from, written up in this repository.
 SEED_PROXY = "docs/proxy-lifecycle.md"

@@ -53,9 +53,11 @@ def terminated(t: Transcript) -> Verdict:
     if bad is None:
         return passed()
     tail = t.body[bad.offset :].decode("utf-8", "replace")
-    return failed("every event followed by a blank line",
-                  f"the body ends inside an event at byte {bad.offset}: {preview(tail)!r}",
-                  at=bad.offset)
+    return failed(
+        "every event followed by a blank line",
+        f"the body ends inside an event at byte {bad.offset}: {preview(tail)!r}",
+        at=bad.offset,
+    )
 
 
 @rule(
@@ -73,9 +75,11 @@ def data_json(t: Transcript) -> Verdict:
     for event, value in t.payloads():
         if not isinstance(value, dict):
             what = "not JSON" if value is None else f"JSON {type(value).__name__}, not an object"
-            return failed("a JSON object in every data event but [DONE]",
-                          f"data {preview(event.data)!r} ({what}) at byte {event.offset}",
-                          at=event.offset)
+            return failed(
+                "a JSON object in every data event but [DONE]",
+                f"data {preview(event.data)!r} ({what}) at byte {event.offset}",
+                at=event.offset,
+            )
     return passed()
 
 
@@ -92,8 +96,11 @@ def fields(t: Transcript) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     bad = _first(t, "unknown-field", "no-colon")
-    return _diagnostic_failure("only data/event/id/retry fields and comments", bad, t) if bad \
+    return (
+        _diagnostic_failure("only data/event/id/retry fields and comments", bad, t)
+        if bad
         else passed()
+    )
 
 
 @rule(
@@ -112,8 +119,11 @@ def event_type(t: Transcript) -> Verdict:
     other = next((e for e in t.events if e.type != "message"), None)
     if other is None:
         return passed()
-    return failed("events of type message", f"event type {other.type!r} at byte {other.offset}",
-                  at=other.offset)
+    return failed(
+        "events of type message",
+        f"event type {other.type!r} at byte {other.offset}",
+        at=other.offset,
+    )
 
 
 @rule(

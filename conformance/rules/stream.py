@@ -32,10 +32,15 @@ def done(t: Transcript) -> Verdict:
     events = t.data_events()
     if events:
         last = events[-1]
-        actual = f"last event: data: {preview(last.data, 240)} at byte {last.offset}; {describe_end(t)}"
+        actual = (
+            f"last event: data: {preview(last.data, 240)} at byte {last.offset}; {describe_end(t)}"
+        )
         return failed("data: [DONE] as the last event", actual, at=last.offset)
-    return failed("data: [DONE] as the last event", f"no events at all; {describe_end(t)}",
-                  at=max(0, len(t.body) - 1) if t.body else None)
+    return failed(
+        "data: [DONE] as the last event",
+        f"no events at all; {describe_end(t)}",
+        at=max(0, len(t.body) - 1) if t.body else None,
+    )
 
 
 @rule(
@@ -57,9 +62,11 @@ def after_done(t: Transcript) -> Verdict:
     rest = t.body[done_event.end :]
     if not rest.strip(b"\r\n"):
         return passed()
-    return failed("the body ends after data: [DONE]",
-                  f"{len(rest)} more bytes after [DONE]: {preview(rest.decode('utf-8', 'replace'), 240)!r}",
-                  at=done_event.end)
+    return failed(
+        "the body ends after data: [DONE]",
+        f"{len(rest)} more bytes after [DONE]: {preview(rest.decode('utf-8', 'replace'), 240)!r}",
+        at=done_event.end,
+    )
 
 
 @rule(
@@ -80,12 +87,17 @@ def closes(t: Transcript) -> Verdict:
     done_event = t.events[index]
     waited = (t.t_end_ns - done_event.t_ns) / 1e6
     if t.ending not in (Ending.COMPLETE, Ending.RESET):
-        return failed(f"the body ends within {CLOSE_GRACE_MS:.0f} ms of [DONE]",
-                      f"still open {waited:.0f} ms after [DONE]; {describe_end(t)}",
-                      at=done_event.end)
+        return failed(
+            f"the body ends within {CLOSE_GRACE_MS:.0f} ms of [DONE]",
+            f"still open {waited:.0f} ms after [DONE]; {describe_end(t)}",
+            at=done_event.end,
+        )
     if waited > CLOSE_GRACE_MS:
-        return failed(f"the body ends within {CLOSE_GRACE_MS:.0f} ms of [DONE]",
-                      f"the body ended {waited:.0f} ms after [DONE]", at=done_event.end)
+        return failed(
+            f"the body ends within {CLOSE_GRACE_MS:.0f} ms of [DONE]",
+            f"the body ended {waited:.0f} ms after [DONE]",
+            at=done_event.end,
+        )
     return passed(f"closed {waited:.1f} ms after [DONE]")
 
 
@@ -145,21 +157,31 @@ def incremental(t: Transcript) -> Verdict:
         return skip
     times = sorted(_content_times(t))
     if len(times) < INCREMENTAL.MIN_EVENTS:
-        return skipped(f"only {len(times)} content events; {INCREMENTAL.MIN_EVENTS} needed to judge")
+        return skipped(
+            f"only {len(times)} content events; {INCREMENTAL.MIN_EVENTS} needed to judge"
+        )
     total_s = times[-1] / 1e9
     if total_s < INCREMENTAL.MIN_GENERATION_S:
-        return skipped(f"generation took {total_s * 1000:.0f} ms; at least "
-                       f"{INCREMENTAL.MIN_GENERATION_S:.0f} s is needed to tell streaming "
-                       "from buffering")
+        return skipped(
+            f"generation took {total_s * 1000:.0f} ms; at least "
+            f"{INCREMENTAL.MIN_GENERATION_S:.0f} s is needed to tell streaming "
+            "from buffering"
+        )
     width = max(INCREMENTAL.MIN_WINDOW_MS * 1e6, INCREMENTAL.WINDOW_SHARE * times[-1])
     busiest = _busiest_window(times, width)
     share = busiest / len(times)
     spread = (times[-1] - times[0]) / 1e6
-    summary = (f"{busiest} of {len(times)} content events ({share:.0%}) arrived within "
-               f"{width / 1e6:.0f} ms; content spread over {spread:.0f} ms of a "
-               f"{total_s * 1000:.0f} ms request")
+    summary = (
+        f"{busiest} of {len(times)} content events ({share:.0%}) arrived within "
+        f"{width / 1e6:.0f} ms; content spread over {spread:.0f} ms of a "
+        f"{total_s * 1000:.0f} ms request"
+    )
     if share >= INCREMENTAL.BURST_SHARE:
         first = t.chunks()[0][0] if t.chunks() else None
-        return failed(f"content spread across the generation (under {INCREMENTAL.BURST_SHARE:.0%} "
-                      "in any burst)", summary, at=first.offset if first else None)
+        return failed(
+            f"content spread across the generation (under {INCREMENTAL.BURST_SHARE:.0%} "
+            "in any burst)",
+            summary,
+            at=first.offset if first else None,
+        )
     return passed(summary)
