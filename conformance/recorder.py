@@ -59,6 +59,10 @@ class Limits:
     #: latest arrival), so a server writing one byte per chunk cannot make the
     #: list of reads outgrow the body it describes.
     max_reads: int = 100_000
+    #: How long the body may stay open after ``data: [DONE]`` before the
+    #: harness stops waiting.  Clients stop reading at [DONE], so a server
+    #: that keeps the body open is judged (stream.closes), not waited for.
+    after_done_s: float = 3.0
 
     def __post_init__(self) -> None:
         if self.deadline_s <= 0 or min(self.max_body_bytes, self.max_events, self.max_reads) < 0:
@@ -195,6 +199,8 @@ class _Recording:
         self.detail = ""
         self.notes: list[str] = []
         self.truncated = False
+        #: When ``data: [DONE]`` arrived, if it has.
+        self.t_done_ns: int | None = None
 
     def now(self) -> int:
         return time.perf_counter_ns() - self.t0
@@ -268,6 +274,8 @@ class _Recording:
     def _take(self, fresh: list[Event], t_ns: int) -> None:
         assert self.decoder is not None
         self.events += [dataclasses.replace(e, t_ns=t_ns) for e in fresh]
+        if self.t_done_ns is None and any(e.data == "[DONE]" for e in fresh):
+            self.t_done_ns = t_ns
         self.comments += [
             dataclasses.replace(c, t_ns=t_ns) for c in self.decoder.comments[len(self.comments) :]
         ]
@@ -406,6 +414,9 @@ def _is_reset(exc: OSError) -> bool:
 
 def _deadline_detail(rec: _Recording, deadline_s: float) -> str:
     limit = f"the {deadline_s:g} s deadline"
+    if rec.t_done_ns is not None:
+        waited = (rec.now() - rec.t_done_ns) / 1e9
+        return f"the body was still open {waited:.1f} s after data: [DONE]; stopped waiting"
     if rec.status is None:
         return f"no response within {limit}"
     if not rec.reads:
@@ -546,7 +557,10 @@ async def _exchange(client: httpx.AsyncClient, request: httpx.Request, rec: _Rec
             rec.on_headers(response, rec.now())
             stream = response.aiter_raw()
             async for data in stream:
+                seen_done = rec.t_done_ns is not None
                 rec.on_read(data, rec.now())
+                if not seen_done and rec.t_done_ns is not None:
+                    _shorten(deadline, rec.limits.after_done_s)
             rec.end(Ending.COMPLETE)
     except _Stop as stop:
         rec.end(stop.ending, stop.detail, truncated=stop.truncated)
@@ -559,6 +573,13 @@ async def _exchange(client: httpx.AsyncClient, request: httpx.Request, rec: _Rec
         rec.end(*_classify(exc, rec))
     finally:
         await _close(stream, response)
+
+
+def _shorten(deadline: asyncio.Timeout, seconds: float) -> None:
+    """Bring the deadline forward to ``seconds`` from now, never push it back."""
+    soon = asyncio.get_running_loop().time() + seconds
+    when = deadline.when()
+    deadline.reschedule(soon if when is None else min(when, soon))
 
 
 async def _close(stream: AsyncIterator[bytes] | None, response: httpx.Response | None) -> None:

@@ -550,3 +550,24 @@ def test_threaded_server_serves_sync_callers() -> None:
         response = httpx.post(server.url, json=STREAM, timeout=5)
         assert server.requests[0].method == "POST"
     assert response.content == b"".join(events)
+
+
+@pytest.mark.asyncio
+async def test_a_body_left_open_after_done_is_not_waited_for() -> None:
+    handler = sse_events_handler(sse_events(3, done=True), then="hang")
+    start = time.monotonic()
+    t = await _record(handler, limits=Limits(deadline_s=30, after_done_s=0.5))
+    elapsed = time.monotonic() - start
+    assert elapsed < 2.0
+    assert t.ending is Ending.DEADLINE
+    assert "still open" in t.ending_detail and "[DONE]" in t.ending_detail
+    assert t.events[-1].data == "[DONE]"
+
+
+@pytest.mark.asyncio
+async def test_the_after_done_wait_never_extends_the_deadline() -> None:
+    handler = sse_events_handler(sse_events(3, done=True), interval=0.3, then="hang")
+    start = time.monotonic()
+    t = await _record(handler, limits=Limits(deadline_s=1.0, after_done_s=10))
+    assert time.monotonic() - start < 1.6
+    assert t.ending is Ending.DEADLINE
