@@ -30,7 +30,7 @@ from . import __version__
 from .sse import SSEDecoder
 from .transcript import Comment, Diagnostic, Ending, Event, Read, Request, Transcript
 
-__all__ = ["MIB", "USER_AGENT", "Limits", "make_client", "record"]
+__all__ = ["MIB", "USER_AGENT", "BodyBudget", "Limits", "make_client", "record"]
 
 MIB = 1 << 20
 USER_AGENT = f"exo-conformance/{__version__}"
@@ -45,6 +45,26 @@ SECRET_HEADERS = frozenset({"x-api-key", "api-key", "cookie"})
 AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
 #: Longest exception text kept in ``ending_detail``.
 MAX_DETAIL_CHARS = 240
+
+
+class BodyBudget:
+    """Body bytes that all the exchanges sharing it may keep together.
+
+    ``max_body_bytes`` bounds one exchange, but a run records dozens of them,
+    so against a server that answers everything with an endless body the
+    per-exchange cap alone would let the run hold dozens of times that.  Each
+    exchange may always keep ``floor`` bytes; past that, only what the shared
+    budget has left.
+    """
+
+    def __init__(self, total: int, *, floor: int = 256 * 1024) -> None:
+        self.total = total
+        self.floor = floor
+        self.used = 0
+
+    def room(self, kept: int) -> int:
+        """How many more bytes an exchange that kept ``kept`` bytes may keep."""
+        return max(self.total - self.used, self.floor - kept, 0)
 
 
 @dataclass(frozen=True)
@@ -63,6 +83,8 @@ class Limits:
     #: harness stops waiting.  Clients stop reading at [DONE], so a server
     #: that keeps the body open is judged (stream.closes), not waited for.
     after_done_s: float = 3.0
+    #: Shared by the exchanges of one run (None: each exchange on its own).
+    budget: BodyBudget | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.deadline_s <= 0 or min(self.max_body_bytes, self.max_events, self.max_reads) < 0:
@@ -236,6 +258,10 @@ class _Recording:
         self.wire += len(data)
         cap = self.limits.max_body_bytes
         budget = cap - len(self.body)
+        shared = self.limits.budget
+        run_room = shared.room(len(self.body)) if shared is not None else budget
+        by_run = run_room < budget  # the run's budget, not this exchange's cap, binds
+        budget = min(budget, run_room)
         try:
             plain = self.inflater.feed(data, budget) if self.inflater else data
         except zlib.error as exc:
@@ -245,11 +271,16 @@ class _Recording:
         plain = plain[:budget]
         self._add_read(Read(t_ns, len(self.body), len(plain), len(data)))
         self.body += plain
+        if shared is not None:
+            shared.used += len(plain)
         if self.decoder is not None:
             self._decode(plain, t_ns)
+        got = f"after {len(self.body)} bytes"
+        if over and by_run and shared is not None:
+            detail = f"the run's {_size(shared.total)} body budget (all exchanges) ran out {got}"
+            raise _Stop(Ending.SIZE_CAP, detail, truncated=True)
         if over or self.wire > cap:
             what = "compressed body" if self.wire > cap and not over else "body"
-            got = f"after {len(self.body)} bytes"
             detail = f"{what} passed the {_size(cap)} cap (max_body_bytes) {got}"
             raise _Stop(Ending.SIZE_CAP, detail, truncated=True)
 
