@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from .baseline import Baseline, load_baseline
 from .embedded import EmbeddedServer
 from .options import EMBEDDED, Settings
-from .recorder import Limits, make_client
+from .recorder import BodyBudget, Limits, make_client
 from .report.redact import redact
 from .scenarios import RecordContext, Target, record_all
 from .targets import preflight
@@ -28,6 +28,11 @@ from .transcript import Transcript
 __all__ = ["ConformanceRun", "Result"]
 
 T = TypeVar("T")
+
+#: Body bytes all of a run's exchanges may keep together (at least one
+#: exchange's cap): dozens of exchanges each at the 16 MiB cap would otherwise
+#: hold hundreds of MiB against an endpoint that answers everything endlessly.
+RUN_BODY_BUDGET = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -59,14 +64,17 @@ class ConformanceRun:
     _recorded: dict[tuple[str, str], Transcript] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _budget: BodyBudget | None = None
     _pool: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="exo-conformance")
     )
 
     @property
     def limits(self) -> Limits:
+        if self._budget is None:
+            self._budget = BodyBudget(max(RUN_BODY_BUDGET, self.settings.max_body_bytes))
         return Limits(deadline_s=self.settings.timeout,
-                      max_body_bytes=self.settings.max_body_bytes)
+                      max_body_bytes=self.settings.max_body_bytes, budget=self._budget)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._pool.submit(asyncio.run, coro).result()
