@@ -1,0 +1,401 @@
+"""The fault matrix: the whole suite against the reference server, once per fault.
+
+For every entry of the fault catalog, :func:`run_case` starts the reference
+server (and, in ``proxy`` mode, the fixed reference proxy in front of it) on
+loopback, runs the suite against it through the real command line
+(``python -m pytest --exo-url URL --exo-json report.json`` in an empty
+directory), and collects the rules that did not pass.  :func:`run_matrix`
+does that for many cases at once.
+
+From the rows, :func:`render_matrix` writes the fault-matrix document and
+:func:`must_necessity` answers, for every MUST rule, whether some fault would
+go unnoticed without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .embedded import EmbeddedServer
+from .reference.faults import FAULTS, NO_FAULT, Fault, get_fault
+from .rules import REGISTRY, Level
+
+__all__ = [
+    "DEFAULT_JOBS",
+    "NOT_PASSING",
+    "TOKEN_DELAY",
+    "Case",
+    "Finding",
+    "MatrixError",
+    "Mode",
+    "Necessity",
+    "Row",
+    "all_cases",
+    "must_necessity",
+    "render_matrix",
+    "render_necessity",
+    "run_case",
+    "run_matrix",
+]
+
+Mode = Literal["server", "proxy"]
+
+#: Outcomes that count as "tripped".  ``error`` is a harness bug, kept apart by callers.
+NOT_PASSING = ("failed", "warned", "error")
+
+#: Seconds before each token.  Fast, yet stream-long (80 tokens) still takes
+#: 1.6 s, above the one second stream.incremental needs before it judges.
+TOKEN_DELAY = 0.02
+
+#: Parallel runs by default: each is mostly waiting on timed streams.
+DEFAULT_JOBS = 4
+
+_PYTEST_TIMEOUT_S = 600.0
+
+
+class MatrixError(RuntimeError):
+    """A case could not be run (server did not start, pytest wrote no report)."""
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Case:
+    """One run of the suite.
+
+    ``mode`` ``server``: the reference server with the fault.  ``proxy``: the
+    fixed reference proxy in front of the reference server; the fault is
+    applied at the server, or at the proxy for proxy-only faults (seed-bug).
+    ``fault`` ``None`` is the correct endpoint.
+    """
+
+    fault: str | None
+    mode: Mode = "server"
+
+    @property
+    def entry(self) -> Fault:
+        return get_fault(self.fault)
+
+    @property
+    def name(self) -> str:
+        entry = self.entry
+        if self.mode == "server" or entry.scope == "proxy":
+            return entry.name
+        return f"{entry.name}@proxy"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Finding:
+    """A rule that did not pass on at least one scenario."""
+
+    rule: str
+    level: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """What one case tripped, as read from its JSON report."""
+
+    case: Case
+    findings: frozenset[Finding]
+    #: (rule, level, scenario) for every skipped result
+    skipped: frozenset[tuple[str, str, str]]
+    #: (rule, scenario) -> message, for every result that did not pass
+    messages: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    duration_s: float = 0.0
+    exit_code: int = 0
+    #: pytest's terminal output: the full failure layouts (expected, actual, hint)
+    output: str = ""
+
+    @property
+    def tripped(self) -> dict[str, str]:
+        """Rule ID -> level, for every rule that failed, warned or errored."""
+        return {f.rule: f.level for f in sorted(self.findings)}
+
+    @property
+    def errors(self) -> set[str]:
+        """Rules the harness could not judge: a harness bug, never a pass."""
+        return {f.rule for f in self.findings if f.outcome == "error"}
+
+    @property
+    def must_failures(self) -> set[str]:
+        return {f.rule for f in self.findings if f.level == Level.MUST}
+
+
+def all_cases() -> list[Case]:
+    """The clean server, every catalog entry, the clean proxy and the seed-bug proxy."""
+    cases = [Case(None)]
+    for fault in FAULTS.values():
+        cases.append(Case(fault.name, "proxy" if fault.scope == "proxy" else "server"))
+    cases.append(Case(None, "proxy"))
+    return cases
+
+
+def _server_args(fault: Fault, token_delay: float) -> list[str]:
+    args = ["--token-delay", str(token_delay)]
+    if fault is not NO_FAULT:
+        args += ["--fault", fault.name]
+    return args
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without settings that would change the run under test."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("EXO_", "PYTEST_")) and k != "PYTHONPATH"
+    } | {"PYTHONUNBUFFERED": "1"}
+
+
+def _pytest(url: str, workdir: Path, extra: Sequence[str]) -> tuple[int, dict[str, Any], str]:
+    (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    report = workdir / "report.json"
+    cmd = [
+        sys.executable, "-m", "pytest",
+        "-p", "no:cacheprovider",
+        "-q",
+        "-o", "asyncio_default_fixture_loop_scope=function",
+        "--exo-url", url,
+        "--exo-json", str(report),
+        *extra,
+    ]
+    proc = subprocess.run(
+        cmd,
+        cwd=workdir,
+        env=_clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=_PYTEST_TIMEOUT_S,
+        check=False,
+    )
+    if not report.exists():
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-20:])
+        raise MatrixError(f"pytest exited {proc.returncode} without a report:\n{tail}")
+    data: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
+    return proc.returncode, data, proc.stdout
+
+
+def _row(
+    case: Case, data: Mapping[str, Any], duration_s: float, exit_code: int, output: str
+) -> Row:
+    findings: set[Finding] = set()
+    skipped: set[tuple[str, str, str]] = set()
+    messages: dict[tuple[str, str], str] = {}
+    for result in data["results"]:
+        outcome = result["outcome"]
+        if outcome in NOT_PASSING:
+            findings.add(Finding(result["rule"], result["level"], outcome))
+            messages[(result["rule"], result["scenario"])] = result["message"]
+        elif outcome == "skipped":
+            skipped.add((result["rule"], result["level"], result["scenario"]))
+    return Row(
+        case, frozenset(findings), frozenset(skipped), messages, duration_s, exit_code, output
+    )
+
+
+def run_case(
+    case: Case,
+    *,
+    token_delay: float = TOKEN_DELAY,
+    pytest_args: Sequence[str] = (),
+) -> Row:
+    """Start the case's server(s), run the suite against them, read the report."""
+    fault = case.entry
+    at_proxy = case.mode == "proxy" and fault.scope == "proxy"
+    started = time.monotonic()
+    with EmbeddedServer(_server_args(NO_FAULT if at_proxy else fault, token_delay)) as server:
+        if case.mode == "proxy":
+            proxy_fault = fault if at_proxy else NO_FAULT
+            args = ["--proxy-to", server.url, *_server_args(proxy_fault, token_delay)]
+            with EmbeddedServer(args) as proxy:
+                url = proxy.url
+                code, data, output = _in_tempdir(url, pytest_args)
+        else:
+            code, data, output = _in_tempdir(server.url, pytest_args)
+    return _row(case, data, time.monotonic() - started, code, output)
+
+
+def _in_tempdir(url: str, pytest_args: Sequence[str]) -> tuple[int, dict[str, Any], str]:
+    with tempfile.TemporaryDirectory(prefix="exo-matrix-") as tmp:
+        return _pytest(url, Path(tmp), pytest_args)
+
+
+def run_matrix(
+    cases: Iterable[Case],
+    *,
+    jobs: int = DEFAULT_JOBS,
+    token_delay: float = TOKEN_DELAY,
+) -> list[Row]:
+    """Run the cases, ``jobs`` at a time; rows come back in the order given."""
+    todo = list(cases)
+    with ThreadPoolExecutor(max(1, jobs), thread_name_prefix="exo-matrix") as pool:
+        futures = [pool.submit(run_case, c, token_delay=token_delay) for c in todo]
+        return [f.result() for f in futures]
+
+
+# -- documents ---------------------------------------------------------------
+
+
+def _rules_cell(tripped: Mapping[str, str]) -> str:
+    if not tripped:
+        return "none"
+    return ", ".join(f"`{rule}` ({level})" for rule, level in sorted(tripped.items()))
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_matrix(rows: Iterable[Row]) -> str:
+    """The fault-matrix document: deterministic (sorted, no timings)."""
+    by_case = {row.case: row for row in rows}
+    out = [
+        "# Fault matrix",
+        "",
+        "Generated by `python scripts/fault_matrix.py` from a run of the whole suite",
+        "against the reference server with each fault of the catalog",
+        "(`python -m conformance.reference --list-faults`).  Do not edit by hand:",
+        "`tests/test_fault_matrix.py` fails when this file and a fresh run disagree.",
+        "",
+        "A rule is listed when it failed (MUST) or warned (SHOULD) on at least one",
+        "scenario.  Valid variants must trip nothing.",
+        "",
+    ]
+    sections: list[tuple[str, list[Row]]] = [
+        ("Faults", [r for r in by_case.values() if r.case.entry.kind == "fault"
+                    and r.case.fault is not None]),
+        ("Valid variants", [r for r in by_case.values() if r.case.entry.kind == "valid-variant"
+                            and r.case.fault is not None]),
+        ("Correct endpoint", [r for r in by_case.values() if r.case.fault is None]),
+    ]
+    for title, section in sections:
+        if not section:
+            continue
+        out += [f"## {title}", "", "| fault | mode | description | rules tripped |",
+                "|---|---|---|---|"]
+        for row in sorted(section, key=lambda r: (r.case.entry.name, r.case.mode)):
+            fault = row.case.entry
+            out.append(
+                f"| `{fault.name}` | {row.case.mode} | {_cell(fault.description)} "
+                f"| {_rules_cell(row.tripped)} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Necessity:
+    """For each MUST rule: the faults that only it detects, and who else sees its faults."""
+
+    #: MUST rule -> faults whose only MUST failure is that rule
+    sole: Mapping[str, tuple[str, ...]]
+    #: MUST rule -> faults it trips (for rules that are not needed, all covered elsewhere)
+    tripped_by: Mapping[str, tuple[str, ...]]
+    #: MUST rules that no fault trips at all
+    untested: tuple[str, ...]
+    #: faults with no MUST failure at all (caught only by SHOULD rules, or not at all)
+    undetected: tuple[str, ...]
+
+    @property
+    def must_rules(self) -> tuple[str, ...]:
+        return tuple(sorted(self.tripped_by))
+
+    @property
+    def needed(self) -> tuple[str, ...]:
+        return tuple(r for r in self.must_rules if self.sole.get(r))
+
+    @property
+    def not_needed(self) -> tuple[str, ...]:
+        return tuple(r for r in self.must_rules if not self.sole.get(r))
+
+
+def must_necessity(rows: Iterable[Row], must_rules: Iterable[str] | None = None) -> Necessity:
+    """Which MUST rules are the only MUST failure of some fault (no re-runs).
+
+    A fault is *detected* when it trips at least one MUST rule.  A MUST rule
+    is *needed* when some fault's only MUST failure is that rule: disabling
+    the rule would let the fault through.
+    """
+    if must_rules is None:
+        must_rules = [r.id for r in REGISTRY if r.level == Level.MUST]
+    musts = sorted(set(must_rules))
+    faults = [r for r in rows if r.case.entry.kind == "fault" and r.case.fault is not None]
+    sole: dict[str, list[str]] = {r: [] for r in musts}
+    tripped_by: dict[str, list[str]] = {r: [] for r in musts}
+    undetected = []
+    for row in sorted(faults, key=lambda r: r.case.name):
+        failures = row.must_failures & set(musts)
+        if not failures:
+            undetected.append(row.case.name)
+        for rule_id in failures:
+            tripped_by[rule_id].append(row.case.name)
+        if len(failures) == 1:
+            sole[next(iter(failures))].append(row.case.name)
+    return Necessity(
+        sole={k: tuple(v) for k, v in sole.items()},
+        tripped_by={k: tuple(v) for k, v in tripped_by.items()},
+        untested=tuple(r for r in musts if not tripped_by[r]),
+        undetected=tuple(undetected),
+    )
+
+
+def render_necessity(necessity: Necessity) -> str:
+    """The MUST-necessity document: deterministic (sorted, no timings)."""
+    musts = necessity.must_rules
+    needed = necessity.needed
+    covered = [r for r in necessity.not_needed if necessity.tripped_by[r]]
+    out = [
+        "# MUST necessity",
+        "",
+        "Generated by `python scripts/fault_matrix.py` from the fault matrix",
+        "(docs/fault-matrix.md).  Do not edit by hand.",
+        "",
+        "A fault is *detected* when it trips at least one MUST rule.  A MUST rule is",
+        "*needed* when some fault's only MUST failure is that rule: without the rule,",
+        "that fault would pass every MUST check.",
+        "",
+        f"**{len(needed)} of {len(musts)} MUST rules are needed.**",
+        "",
+        "## Needed",
+        "",
+        "| rule | faults it alone detects |",
+        "|---|---|",
+    ]
+    out += [f"| `{r}` | {', '.join(f'`{f}`' for f in necessity.sole[r])} |" for r in needed]
+    out += [
+        "",
+        "## Tripped, but never alone",
+        "",
+        "Every fault these rules catch is also caught by another MUST rule.",
+        "",
+        "| rule | faults it trips |",
+        "|---|---|",
+    ]
+    out += [f"| `{r}` | {', '.join(f'`{f}`' for f in necessity.tripped_by[r])} |"
+            for r in covered]
+    out += [
+        "",
+        "## Not tripped by any fault",
+        "",
+        "No fault of the catalog exercises these MUST rules: a gap in the catalog.",
+        "",
+    ]
+    out += [f"- `{r}`" for r in necessity.untested] or ["None."]
+    out += [
+        "",
+        "## Faults no MUST rule detects",
+        "",
+    ]
+    out += [f"- `{f}`" for f in necessity.undetected] or ["None."]
+    out.append("")
+    return "\n".join(out)
