@@ -20,7 +20,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.sse import DIAGNOSTIC_CODES, Comment, Event, SSEDecoder, _make_event
+from conformance.sse import (
+    _FAST_EVENTS,
+    DIAGNOSTIC_CODES,
+    Comment,
+    Event,
+    SSEDecoder,
+    _fast_event,
+    _make_event,
+    _plain_event,
+)
 from conformance.transcript import Diagnostic
 
 BOM = b"\xef\xbb\xbf"
@@ -682,7 +691,18 @@ def test_the_fast_event_constructor_is_in_use_and_builds_true_events() -> None:
     assert dataclasses.astuple(event) == ("add", "x", "1", 5, 10, 20, 0)
     with pytest.raises(dataclasses.FrozenInstanceError):
         event.data = "y"  # type: ignore[misc]
-    assert _make_event.__name__ == "_EventSlots"
+    assert _FAST_EVENTS and _make_event is _fast_event
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v.name for v in VECTORS])
+def test_vector_without_the_fast_event_builder(
+    vector: Vector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The decoder a changed Event would get: no short path, Event(...) for all.
+    monkeypatch.setattr("conformance.sse._FAST_EVENTS", False)
+    monkeypatch.setattr("conformance.sse._make_event", _plain_event)
+    check(vector, [])
+    check(vector, list(range(1, len(vector.body))))
 
 
 def test_diagnostics_carry_a_message() -> None:
