@@ -21,9 +21,22 @@ import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["Baseline", "BaselineError", "Entry", "load_baseline", "render_baseline"]
+
+
+class Judged(Protocol):
+    """What :meth:`Baseline.settle` reads of a result."""
+
+    @property
+    def rule(self) -> str: ...
+    @property
+    def scenario(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def outcome(self) -> str: ...
 
 
 class BaselineError(ValueError):
@@ -49,8 +62,11 @@ class Entry:
         )
 
     def describe(self) -> str:
-        where = "" if (self.target, self.scenario) == ("*", "*") else \
-            f" [{self.scenario}@{self.target}]"
+        where = (
+            ""
+            if (self.target, self.scenario) == ("*", "*")
+            else f" [{self.scenario}@{self.target}]"
+        )
         return f"{self.rule}{where}: {self.reason}"
 
 
@@ -59,6 +75,8 @@ class Baseline:
     entries: list[Entry]
     today: dt.date = field(default_factory=dt.date.today)
     used: set[int] = field(default_factory=set)
+    #: entries that some passing result fell under (set by :meth:`settle`)
+    passing: set[int] | None = None
 
     def match(self, rule: str, scenario: str, target: str) -> Entry | None:
         """The live entry that covers this failure, if any (and note its use)."""
@@ -71,10 +89,33 @@ class Baseline:
     def expired(self) -> list[Entry]:
         return [e for e in self.entries if e.expired(self.today)]
 
+    def settle(self, results: Iterable[Judged]) -> None:
+        """Recount which entries were used from a run's results.
+
+        Results may come from other processes (pytest-xdist workers), so the
+        uses noted by :meth:`match` in this one are not the whole story.
+        """
+        self.used = set()
+        self.passing = set()
+        for r in results:
+            if r.outcome == "known":
+                self.match(r.rule, r.scenario, r.target)
+            elif r.outcome == "passed":
+                self.passing |= {i for i, e in enumerate(self.entries)
+                                 if e.matches(r.rule, r.scenario, r.target)}
+
     def stale(self) -> list[Entry]:
-        """Live entries that covered nothing: the deviation is gone."""
-        return [e for i, e in enumerate(self.entries)
-                if i not in self.used and not e.expired(self.today)]
+        """Live entries that covered nothing: the deviation is gone.
+
+        After :meth:`settle`, only entries whose rule ran and passed count as
+        stale, so ``--exo-rules`` leaving a rule out does not make its entry stale.
+        """
+        return [
+            e
+            for i, e in enumerate(self.entries)
+            if i not in self.used and not e.expired(self.today)
+            and (self.passing is None or i in self.passing)
+        ]
 
 
 _KEYS = {"rule", "reason", "target", "scenario", "expires"}
@@ -122,8 +163,11 @@ def _toml_string(value: str) -> str:
 
 def render_baseline(failures: Iterable[tuple[str, str, str, str]]) -> str:
     """A baseline covering (rule, scenario, target, message) failures, one entry each."""
-    lines = ["# Known deviations, written by exo-conformance --exo-write-baseline.",
-             "# Give each a reason, and an expiry date where a fix is planned.", ""]
+    lines = [
+        "# Known deviations, written by exo-conformance --exo-write-baseline.",
+        "# Give each a reason, and an expiry date where a fix is planned.",
+        "",
+    ]
     for rule, scenario, target, message in sorted(set(failures)):
         lines += [
             "[[known]]",

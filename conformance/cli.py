@@ -46,16 +46,40 @@ def build_args(url: str, rest: list[str], workdir: Path) -> tuple[list[str], Pat
     return args, html
 
 
+#: Exit statuses of this command (docs/ci.md).
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+#: pytest crashed: a harness bug (EX_SOFTWARE), kept apart from EXIT_UNREACHABLE.
+EXIT_INTERNAL = 70
+
 #: pytest's exit statuses mapped to the documented ones of this command.
 _EXIT_CODES = {
-    int(pytest.ExitCode.USAGE_ERROR): 2,
+    int(pytest.ExitCode.OK): EXIT_OK,
+    int(pytest.ExitCode.TESTS_FAILED): EXIT_FAILED,
+    int(pytest.ExitCode.USAGE_ERROR): EXIT_USAGE,
     int(pytest.ExitCode.INTERRUPTED): 130,
-    int(pytest.ExitCode.NO_TESTS_COLLECTED): 2,
+    int(pytest.ExitCode.NO_TESTS_COLLECTED): EXIT_USAGE,
 }
 
 
-def _exit_code(code: int) -> int:
+class _Watch:
+    """Sees the run's config, to tell an unreachable target from an internal error."""
+
+    def __init__(self) -> None:
+        self.unreachable = False
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        from .plugin import RUN_KEY
+
+        run = config.stash.get(RUN_KEY, None)
+        self.unreachable = run is not None and bool(run.unreachable)
+
+
+def _exit_code(code: int, *, unreachable: bool = False) -> int:
     """0: every MUST rule passes; 1: failures; 2: usage; 3: target unreachable."""
+    if code == EXIT_UNREACHABLE:
+        # pytest's own 3 is INTERNAL_ERROR; the plugin's 3 is an unreachable target.
+        return EXIT_UNREACHABLE if unreachable else EXIT_INTERNAL
     return _EXIT_CODES.get(code, code)
 
 
@@ -73,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tmp)
         (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
         args, html = build_args(url, rest, workdir)
-        code = _exit_code(int(pytest.main(args)))
+        watch = _Watch()
+        code = _exit_code(int(pytest.main(args, plugins=[watch])), unreachable=watch.unreachable)
     if html.exists():
         print(f"exo-conformance: HTML report written to {html}")
     return code

@@ -52,7 +52,7 @@ class RuleItem(pytest.Item):
             ("rule", rule.id),
             ("level", str(rule.level)),
             ("scenario", scenario),
-            ("target", target.url),
+            ("target", target.label or target.url),
         ]
         self.add_marker(pytest.mark.exo_conformance)
 
@@ -66,7 +66,7 @@ class RuleItem(pytest.Item):
         self.verdict = verdict
         strict = self.run.settings.strict
         known = verdict.outcome == "failed" and self.run.is_known(
-            self.rule.id, self.scenario, self.target.url
+            self.rule.id, self.scenario, self.target.label or self.target.url
         )
         self.exo_outcome = judge(self.rule.level, verdict, strict=strict, known=known)
         if self.exo_outcome == "skipped":
@@ -107,7 +107,10 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
             for scenario in rule.scenarios:
                 if scenario not in SCENARIOS:
                     raise ValueError(f"rule {rule.id} names unknown scenario {scenario!r}")
-                param = f"{scenario}@{target.label}" if target.label else scenario
+                # IDs name the target only when there are several, by its stable
+                # label without the scheme: stream.done[stream-basic@127.0.0.1:8000].
+                where = (target.label or target.url).split("://", 1)[-1]
+                param = f"{scenario}@{where}" if len(run.targets) > 1 else scenario
                 name = f"{rule.id}[{param}]"
                 # The node ID is the item's name alone, so it reads as users write it.
                 items.append(RuleItem.from_parent(

@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import pytest
@@ -73,7 +73,9 @@ def add_options(parser: pytest.Parser) -> None:
                             help=opt.help)
         else:
             group.addoption(opt.flag, default=None, metavar="VALUE", help=opt.help)
-        kind = "linelist" if opt.repeat else ("bool" if opt.is_flag else "string")
+        kind: Literal["linelist", "bool", "string"] = (
+            "linelist" if opt.repeat else ("bool" if opt.is_flag else "string")
+        )
         parser.addini(opt.dest, opt.help, type=kind, default=None)
 
 

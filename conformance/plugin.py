@@ -20,6 +20,7 @@ from .embedded import EmbeddedServerError
 from .items import RuleItem, build_items
 from .options import add_options, read_settings
 from .recorder import make_client
+from .report.html import HtmlReport
 from .report.json_report import write_json_report
 from .report.terminal import terminal_summary
 from .rules.registry import REGISTRY
@@ -46,13 +47,24 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = read_settings(config)
     if settings.active:
-        run = ConformanceRun(settings)
+        run = ConformanceRun(settings, controller=_is_xdist_controller(config))
         try:
             run.load()
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[RUN_KEY] = run
         config.pluginmanager.register(ConformancePlugin(run), "exo-conformance-run")
+        if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
+            config.pluginmanager.register(HtmlReport(run), "exo-conformance-html")
+
+
+def _is_xdist_controller(config: pytest.Config) -> bool:
+    """pytest-xdist's controller process: it runs no items, only gathers reports."""
+    return config.pluginmanager.hasplugin("dsession") and not hasattr(config, "workerinput")
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 def _run(config: pytest.Config) -> ConformanceRun | None:
@@ -71,15 +83,31 @@ class ConformancePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self.run.controller:
+            return  # each xdist worker starts and preflights its own targets
         try:
             self.run.start()
         except (TargetError, EmbeddedServerError) as exc:
             self.run.stop()
             message = self.run.redact(str(exc))
-            pytest.exit(f"exo-conformance: {message}", returncode=EXIT_UNREACHABLE)
+            self.run.unreachable = f"exo-conformance: {message}"
+            if _is_xdist_worker(session.config):
+                # The controller reports it once and exits with EXIT_UNREACHABLE.
+                session.config.workeroutput["exo"] = self.run.worker_output()  # type: ignore[attr-defined]
+            pytest.exit(self.run.unreachable, returncode=EXIT_UNREACHABLE)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
+        if self.run.controller:
+            return [f"exo-conformance: {url} (started by each xdist worker)"
+                    for url in self.run.settings.urls]
         return [f"exo-conformance: {t.url} model {t.model}" for t in self.run.targets]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist controller: gather a worker's targets and scenario stats."""
+        payload = getattr(node, "workeroutput", {}).get("exo")
+        if isinstance(payload, dict):
+            self.run.merge_worker_output(payload)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
@@ -98,7 +126,8 @@ class ConformancePlugin:
             outcome = item.exo_outcome if verdict is not None else "error"
             if verdict is None and report.skipped:
                 outcome = "skipped"
-            message = verdict.message if verdict else str(call.excinfo.value if call.excinfo else "")
+            message = (verdict.message if verdict
+                       else str(call.excinfo.value if call.excinfo else ""))
             report.user_properties += [
                 ("outcome", outcome),
                 ("message", self.run.redact(message)),
@@ -132,9 +161,21 @@ class ConformancePlugin:
             nodeid=report.nodeid,
         ))
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         settings = self.run.settings
         try:
+            if _is_xdist_worker(session.config):
+                # Workers report through the controller, which writes the files.
+                session.config.workeroutput["exo"] = self.run.worker_output()  # type: ignore[attr-defined]
+                return
+            if self.run.unreachable and self.run.controller:
+                # A worker could not reach a target: say so once, exit as serial runs do.
+                session.config.get_terminal_writer().line(self.run.unreachable, red=True)
+                session.exitstatus = EXIT_UNREACHABLE
+                return
+            if self.run.baseline is not None:
+                self.run.baseline.settle(self.run.results)
             if settings.json_path is not None:
                 write_json_report(self.run, settings.json_path)
             if settings.write_baseline is not None:

@@ -25,7 +25,7 @@ from .scenarios import RecordContext, Target, record_all
 from .targets import preflight
 from .transcript import Transcript
 
-__all__ = ["ConformanceRun", "Result"]
+__all__ = ["ConformanceRun", "Result", "target_labels"]
 
 T = TypeVar("T")
 
@@ -61,6 +61,14 @@ class ConformanceRun:
     #: scenario IDs each target needs, filled at collection
     needed: dict[str, set[str]] = field(default_factory=dict)
     baseline: Baseline | None = None
+    #: under pytest-xdist, the controller: it starts nothing and records nothing;
+    #: its workers send their targets and scenario stats (:meth:`worker_output`)
+    controller: bool = False
+    #: what workers sent back, merged by :meth:`merge_worker_output`
+    remote_targets: list[dict[str, str]] = field(default_factory=list)
+    remote_scenarios: list[dict[str, Any]] = field(default_factory=list)
+    #: why the run could not start (a target unreachable), for the exit status
+    unreachable: str = ""
     _recorded: dict[tuple[str, str], Transcript] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,13 +97,11 @@ class ConformanceRun:
     def start(self) -> None:
         """Start embedded servers and preflight every target (TargetError on failure)."""
         targets = []
-        for url in self.settings.urls:
+        for url, label in zip(self.settings.urls, target_labels(self.settings.urls), strict=True):
             if url == EMBEDDED:
                 server = EmbeddedServer()
                 self._servers.append(server)
                 url = server.start()
-            # Item IDs name the target only when there is more than one.
-            label = url.split("://", 1)[-1] if len(self.settings.urls) > 1 else ""
             targets.append(Target(url, "", self.settings.api_key, label))
         self.targets = self._run(self._preflight_all(targets))
 
@@ -140,6 +146,49 @@ class ConformanceRun:
         with self._lock:
             return list(self._recorded.values())
 
+    def target_name(self, url: str) -> str:
+        """The stable name of a target (its label) given its live URL."""
+        for target in self.targets:
+            if target.url == url:
+                return target.label or target.url
+        return url
+
+    # -- what reports read, serial or distributed ---------------------------
+
+    def target_info(self) -> list[dict[str, str]]:
+        """One entry per target: its URL, model and stable name."""
+        if self.controller:
+            seen: dict[str, dict[str, str]] = {}
+            for info in self.remote_targets:
+                seen.setdefault(info["name"], info)
+            order = {name: i for i, name in enumerate(target_labels(self.settings.urls))}
+            return sorted(seen.values(), key=lambda t: order.get(t["name"], len(order)))
+        return [{"url": t.url, "model": t.model, "name": t.label or t.url} for t in self.targets]
+
+    def scenario_stats(self) -> list[dict[str, Any]]:
+        """One line per recorded scenario and target (first worker's, when distributed)."""
+        stats: dict[tuple[str, str], dict[str, Any]] = {}
+        local = [
+            {"id": t.scenario, "target": self.target_name(t.target), "status": t.status,
+             "ttfb_ms": t.ttfb_ms, "duration_ms": t.duration_ms, "events": len(t.events),
+             "bytes": len(t.body), "ending": str(t.ending)}
+            for t in self.recorded()
+        ]
+        for line in [*local, *self.remote_scenarios]:
+            stats.setdefault((str(line["target"]), str(line["id"])), line)
+        return [stats[k] for k in sorted(stats)]
+
+    def worker_output(self) -> dict[str, Any]:
+        """What an xdist worker sends its controller (JSON-able)."""
+        return {"targets": self.target_info(), "scenarios": self.scenario_stats(),
+                "unreachable": self.unreachable}
+
+    def merge_worker_output(self, payload: dict[str, Any]) -> None:
+        self.remote_targets += payload.get("targets", [])
+        self.remote_scenarios += payload.get("scenarios", [])
+        if payload.get("unreachable") and not self.unreachable:
+            self.unreachable = str(payload["unreachable"])
+
     def redact(self, text: str) -> str:
         return redact(text, self.settings.secrets)
 
@@ -150,4 +199,20 @@ class ConformanceRun:
     @property
     def duration_s(self) -> float:
         return time.monotonic() - self.started_mono
+
+
+def target_labels(urls: Iterable[str]) -> list[str]:
+    """Stable target names, from the URLs as given: ``embedded`` or the URL itself.
+
+    They never depend on a port chosen at run time, so every xdist worker
+    builds the same item IDs, and a written baseline matches the next run.
+    """
+    labels: list[str] = []
+    for url in urls:
+        label = url
+        n = 2
+        while label in labels:
+            label, n = f"{url}-{n}", n + 1
+        labels.append(label)
+    return labels
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .. import __version__
 
 if TYPE_CHECKING:
+    from ..baseline import Entry
     from ..run import ConformanceRun
 
 __all__ = ["OUTCOMES", "build_report", "write_json_report"]
@@ -20,26 +21,31 @@ OUTCOMES = ("passed", "failed", "warned", "skipped", "known", "error")
 
 
 def _scenarios(run: ConformanceRun) -> list[dict[str, Any]]:
-    out = []
-    for t in run.recorded():
-        out.append({
-            "id": t.scenario,
-            "target": t.target,
-            "status": t.status,
-            "ttfb_ms": t.ttfb_ms,
-            "duration_ms": t.duration_ms,
-            "events": len(t.events),
-            "bytes": len(t.body),
-            "ending": str(t.ending),
-        })
-    return sorted(out, key=lambda s: (s["target"], s["id"]))
+    # Under pytest-xdist the stats come from the workers; the run merges them.
+    return run.scenario_stats()
+
+
+def _baseline(run: ConformanceRun) -> dict[str, Any] | None:
+    if run.baseline is None:
+        return None
+
+    def entries(found: list[Entry]) -> list[dict[str, str]]:
+        return [{"rule": e.rule, "target": e.target, "scenario": e.scenario, "reason": e.reason,
+                 "expires": e.expires.isoformat() if e.expires else ""} for e in found]
+
+    return {
+        "file": str(run.settings.baseline or ""),
+        "entries": len(run.baseline.entries),
+        "stale": entries(run.baseline.stale()),
+        "expired": entries(run.baseline.expired()),
+    }
 
 
 def build_report(run: ConformanceRun) -> dict[str, Any]:
     counts = Counter(r.outcome for r in run.results)
     return {
         "tool": {"name": "exo-conformance", "version": __version__},
-        "targets": [{"url": t.url, "model": t.model} for t in run.targets],
+        "targets": run.target_info(),
         "started_at": run.started_at,
         "duration_s": round(run.duration_s, 3),
         "strict": run.settings.strict,
@@ -57,6 +63,7 @@ def build_report(run: ConformanceRun) -> dict[str, Any]:
             for r in run.results
         ],
         "scenarios": _scenarios(run),
+        **({"baseline": b} if (b := _baseline(run)) is not None else {}),
     }
 
 

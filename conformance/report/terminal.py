@@ -26,23 +26,35 @@ def verdict_line(results: list[Result]) -> str:
     return "conforms to every MUST rule"
 
 
-def terminal_summary(tr: Any, run: ConformanceRun) -> None:
-    if not run.results:
-        return
-    tr.section("exo-conformance")
-    for target in run.targets:
-        tr.write_line(f"target {target.url}  model {target.model}")
-    counts = Counter(r.outcome for r in run.results)
-    tr.write_line(", ".join(f"{n} {k}" for k, n in sorted(counts.items())))
+def _bad(results: list[Result], where: Any, tr: Any) -> None:
     for level in ("MUST", "SHOULD", "MAY"):
-        bad = [r for r in run.results
+        bad = [r for r in results
                if r.level == level and r.outcome in ("failed", "warned", "error")]
         if not bad:
             continue
         tr.write_line(f"{level} ({len(bad)}):")
         for r in bad:
-            where = r.scenario if len(run.targets) < 2 else f"{r.scenario}@{r.target}"
-            tr.write_line(f"  {r.outcome.upper():7} {r.rule}[{where}]: {_first_line(r.message)}")
+            tr.write_line(f"  {r.outcome.upper():7} {r.rule}[{where(r)}]: {_first_line(r.message)}")
+
+
+def terminal_summary(tr: Any, run: ConformanceRun) -> None:
+    if not run.results:
+        return
+    tr.section("exo-conformance")
+    info = run.target_info()
+    names = [t["name"] for t in info]
+    names += sorted({r.target for r in run.results} - set(names))
+    for name in names:
+        results = [r for r in run.results if r.target == name]
+        target = next((t for t in info if t["name"] == name), None)
+        if len(names) > 1 and not results:
+            continue
+        url = f"  {target['url']}" if target and target["url"] != name else ""
+        model = f"  model {target['model']}" if target else ""
+        tr.write_line(f"target {name}{url}{model}", bold=len(names) > 1)
+        counts = Counter(r.outcome for r in results)
+        tr.write_line(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no results")
+        _bad(results, lambda r: r.scenario, tr)
     if run.baseline is not None:
         for entry in run.baseline.stale():
             tr.write_line(f"stale baseline entry (nothing to cover any more): {entry.describe()}")
