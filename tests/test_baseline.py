@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
 from conftest import ServerFactory
+
 from conformance.baseline import BaselineError, Entry, load_baseline, render_baseline
 from conformance.schemas import validate
 
@@ -87,7 +87,7 @@ def test_stale_means_the_rule_ran_and_passed(tmp_path: Path) -> None:
     ],
 )
 def test_a_bad_file_is_one_line(tmp_path: Path, text: str, message: str) -> None:
-    with pytest.raises(BaselineError, match=".") as info:
+    with pytest.raises(BaselineError, match=r".") as info:
         _load(tmp_path, text)
     assert message in str(info.value) and "\n" not in str(info.value)
 

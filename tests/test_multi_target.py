@@ -6,8 +6,8 @@ import json
 from urllib.parse import urlsplit
 
 import pytest
-
 from conftest import ServerFactory
+
 from conformance.run import target_labels
 from conformance.schemas import validate
 
