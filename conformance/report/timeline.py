@@ -89,6 +89,18 @@ def is_stream(transcript: Transcript) -> bool:
     return isinstance(body, dict) and body.get("stream") is True
 
 
+def _event_text(event: Event, kind: str) -> str:
+    """What a tooltip shows: the delta text of a content chunk, else the data."""
+    if kind in ("content", "role"):
+        value = json.loads(event.data)
+        texts = [c["delta"].get("content") for c in value.get("choices") or []
+                 if isinstance(c, dict) and isinstance(c.get("delta"), dict)]
+        joined = "".join(t for t in texts if isinstance(t, str))
+        if joined:
+            return _short(json.dumps(joined, ensure_ascii=False))
+    return _short(event.data)
+
+
 def _ms(t_ns: int) -> str:
     return f"{t_ns / 1e6:.1f} ms"
 
@@ -105,7 +117,7 @@ def marks(transcript: Transcript) -> list[Mark]:
     for i, event in enumerate(transcript.events):
         kind = event_kind(event)
         out.append(Mark(kind, event.t_ns,
-                        f"event #{i} {kind} at {_ms(event.t_ns)}: {_short(event.data)}"))
+                        f"event #{i} {kind} at {_ms(event.t_ns)}: {_event_text(event, kind)}"))
     for comment in transcript.comments:
         out.append(Mark("comment", comment.t_ns,
                         f"comment at {_ms(comment.t_ns)}: {_short(comment.text)}"))
