@@ -31,7 +31,8 @@ VERDICT_PHRASE = "conforms to every MUST rule"
 _DEFANGED = "conforms to every MUST&#8203;rule"
 
 STYLE = """<style>
-.exo-summary{font-size:13px;margin:8px 0}
+.exo-summary{font-size:13px;margin:8px 0;color:#222}
+.exo-summary a{color:#0d47a1}
 .exo-summary table{border-collapse:collapse;margin:4px 0 12px}
 .exo-summary th,.exo-summary td{border:1px solid #ddd;padding:2px 6px;text-align:left}
 .exo-verdict{font-size:18px;font-weight:bold;padding:6px 10px;border-radius:4px;
@@ -42,7 +43,8 @@ display:inline-block}
 .exo-matrix td.cell{text-align:center;min-width:14px;padding:1px 3px}
 .exo-matrix th.scn{writing-mode:vertical-rl;transform:rotate(180deg);font-weight:normal}
 .exo-matrix td.cell a{color:inherit;text-decoration:none;display:block}
-.exo-failures li{margin:2px 0}
+.exo-failures li{margin:2px 0;background:none;border-left:6px solid #e57373;padding-left:6px}
+.exo-failures li.exo-o-warned{border-left-color:#ffb300}
 .exo-rule dt{font-weight:bold;margin-top:4px}.exo-rule dd{margin-left:16px}
 .exo-rule pre,.exo-summary pre{white-space:pre-wrap;word-break:break-all;background:#fafafa;
 border:1px solid #eee;padding:4px;max-height:320px;overflow:auto}
