@@ -12,9 +12,10 @@ body.  Memory stays bounded whatever a server sends: lines, events, stored
 diagnostics and stored comments all have caps.
 
 Speed matters because the recorder decodes every body as it arrives: lines are
-found with ``bytes.split``/``find`` (never a loop per byte), and the common
-event, a single ``data: ...`` line followed by a blank line, takes a short path
-that costs one slice, one UTF-8 decode and one Event per event.
+found with ``bytes.split``/``find`` (never a loop per byte), each line is
+decoded on its own (so a character split across feeds waits, whole, in the
+unfinished line), and the common event, a single ``data: ...`` line followed by
+a blank line, takes a short path that costs one UTF-8 decode and one Event.
 """
 
 from __future__ import annotations
@@ -135,12 +136,6 @@ def _show(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _pure_crlf(chunk: bytes) -> bool:
-    """True when every CR and every LF in ``chunk`` belongs to a CRLF pair."""
-    pairs = chunk.count(b"\r\n")
-    return pairs == chunk.count(b"\r") == chunk.count(b"\n")
-
-
 class SSEDecoder:
     """Decode an event stream fed in pieces of any size.
 
@@ -230,12 +225,7 @@ class SSEDecoder:
         if at:
             chunk = chunk[at:]
         if chunk:
-            if 0x0D not in chunk:
-                self._run(chunk, b"\n", out)
-            elif _pure_crlf(chunk):
-                self._run(chunk, b"\r\n", out)
-            else:
-                self._run_mixed(chunk, out)
+            self._run(chunk, out)
         return out
 
     def close(self) -> list[Event]:
@@ -246,14 +236,9 @@ class SSEDecoder:
         if self._cr_at >= 0:
             self._diag("cr-line-end", "a bare CR ends the last line", self._cr_at, self._cr_line)
         if self._raw or self._head or self._data:
-            start, line = (
-                (self._block, self._block_line)
-                if self._block >= 0
-                else (
-                    self._pos,
-                    self._lineno,
-                )
-            )
+            start, line = self._pos, self._lineno  # where the unfinished line starts
+            if self._block >= 0:  # where the event it belongs to starts
+                start, line = self._block, self._block_line
             what = "an event" if self._data else "a line"
             self._diag(
                 "unterminated",
@@ -341,44 +326,48 @@ class SSEDecoder:
         self._overlong = False
         return line, clipped
 
-    def _run(self, chunk: bytes, sep: bytes, out: list[Event]) -> None:
-        """Decode ``chunk``, which starts a line and uses ``sep`` as its only line end.
+    def _run(self, chunk: bytes, out: list[Event]) -> None:
+        """Decode ``chunk``, which starts a line.
 
         Splitting on a blank line followed by ``data: `` cuts the chunk where
         the usual events start: each piece but the first and last is the value
         of a ``data: `` line, and if it holds no line end, it is a whole event.
+        With a CR in the chunk, the blank line is looked for as CRLF CRLF,
+        whatever ends the other lines.
         """
+        cr = 0x0D in chunk
+        sep = b"\r\n" if cr else b"\n"
         pieces = chunk.split(sep + sep + _DATA_PREFIX)
         last = pieces.pop()
         pos, no = self._pos, self._lineno
         if pieces and _FAST_EVENTS:
-            pos, no = self._events(pieces, sep, len(chunk), pos, no, out)
+            pos, no = self._events(pieces, sep, cr, len(chunk), pos, no, out)
             last = _DATA_PREFIX + last
         elif pieces:  # the short path needs the fast Event builder: do without both
             last = chunk
         # The last piece: complete lines, then the start of an unfinished one.
-        lines = last.split(sep)
-        rest = lines.pop()
-        step = len(sep)
-        for line in lines:
-            end = pos + len(line) + step
-            self._line(line, pos, end, no, out)
-            pos, no = end, no + 1
-        self._pos, self._lineno = pos, no
+        self._pos, self._lineno, rest = self._lines(last, cr, pos, no, out)
         if rest:
             self._absorb(rest)
 
     def _events(
-        self, pieces: list[bytes], sep: bytes, size: int, pos: int, no: int, out: list[Event]
+        self,
+        pieces: list[bytes],
+        sep: bytes,
+        cr: bool,
+        size: int,
+        pos: int,
+        no: int,
+        out: list[Event],
     ) -> tuple[int, int]:
         """Decode ``pieces`` of a chunk of ``size`` bytes; return the next offset and line.
 
         ``pieces[0]`` is the text of the chunk's first block, the others the
         values of ``data: `` lines that start a block; each is followed by a
-        blank line.  This is the hot loop: it makes an event of a value that
-        holds no line end and is valid UTF-8 without a call per line (the checks
-        are the cheapest CPython offers: an int membership test, a decode), and
-        hands anything else to the line-by-line path.
+        blank line (``sep`` twice).  This is the hot loop: it makes an event of
+        a value that holds no line end and is valid UTF-8 without a call per
+        line (the checks are the cheapest CPython offers: int membership
+        tests, a decode), and hands anything else to the line-by-line path.
         """
         it = iter(pieces)
         first = next(it)
@@ -386,15 +375,19 @@ class SSEDecoder:
         if self._block < 0 and first[:6] == _DATA_PREFIX:
             values = chain((first[6:],), it)
         else:  # not a single data line
-            pos, no = self._block_lines(first, sep, pos, no, out)
-        prefix, line_end, gap = _DATA_PREFIX, sep[0], len(_DATA_PREFIX) + 2 * len(sep)
-        # Then no value can reach max_line_bytes or max_event_bytes.
+            pos, no = self._block_lines(first, sep, cr, pos, no, out)
+        prefix, gap = _DATA_PREFIX, len(_DATA_PREFIX) + 2 * len(sep)
+        # When small, no value in the chunk can reach max_line_bytes or max_event_bytes.
         small = size + len(prefix) <= self._short_max
         value_max = self._short_max - len(prefix)
         append, last_id, retry = out.append, self._last_id, self._retry
         new, slots, event_class = object.__new__, _EventSlots, Event
         for value in values:
-            if line_end not in value and (small or len(value) <= value_max):
+            if (
+                0x0A not in value
+                and (not cr or 0x0D not in value)
+                and (small or len(value) <= value_max)
+            ):
                 try:
                     data = value.decode()
                 except UnicodeDecodeError:
@@ -415,38 +408,45 @@ class SSEDecoder:
                     pos = end
                     no += 2
                     continue
-            pos, no = self._block_lines(prefix + value, sep, pos, no, out)
+            pos, no = self._block_lines(prefix + value, sep, cr, pos, no, out)
             last_id, retry = self._last_id, self._retry
         return pos, no
 
     def _block_lines(
-        self, block: bytes, sep: bytes, pos: int, no: int, out: list[Event]
+        self, block: bytes, sep: bytes, cr: bool, pos: int, no: int, out: list[Event]
     ) -> tuple[int, int]:
-        """Decode the lines of ``block`` and the blank line after it, one by one."""
-        step = len(sep)
-        for line in block.split(sep):
-            end = pos + len(line) + step
-            self._line(line, pos, end, no, out)
-            pos, no = end, no + 1
-        end = pos + step
+        """Decode the lines of ``block``, which ``sep`` twice follows, one by one."""
+        pos, no, _ = self._lines(block + sep, cr, pos, no, out)
+        end = pos + len(sep)
         self._line(b"", pos, end, no, out)
         return end, no + 1
 
-    def _run_mixed(self, chunk: bytes, out: list[Event]) -> None:
-        """Decode ``chunk``, which starts a line and mixes CR, LF and CRLF line ends."""
-        parts = _LINE_END.split(chunk)  # line, end, line, end, ..., unfinished line
-        last = len(parts) - 1
-        pos, no = self._pos, self._lineno
-        for k in range(0, last, 2):
+    def _lines(
+        self, text: bytes, cr: bool, pos: int, no: int, out: list[Event]
+    ) -> tuple[int, int, bytes]:
+        """Decode the complete lines of ``text``, which starts a line at ``pos``.
+
+        Returns the offset and number of the next line, and the bytes after
+        the last line end.  ``cr`` says whether ``text`` may hold a CR.
+        """
+        if not cr:
+            lines = text.split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                end = pos + len(line) + 1
+                self._line(line, pos, end, no, out)
+                pos, no = end, no + 1
+            return pos, no, rest
+        parts = _LINE_END.split(text)  # line, line end, line, line end, ..., rest
+        rest = parts.pop()
+        for k in range(0, len(parts), 2):
             line, line_end = parts[k], parts[k + 1]
             end = pos + len(line) + len(line_end)
             self._line(line, pos, end, no, out)
             if line_end == b"\r":
-                self._bare_cr(end - 1, no, at_chunk_end=k + 2 == last and not parts[last])
+                self._bare_cr(end - 1, no, at_chunk_end=k + 2 == len(parts) and not rest)
             pos, no = end, no + 1
-        self._pos, self._lineno = pos, no
-        if parts[last]:
-            self._absorb(parts[last])
+        return pos, no, rest
 
     def _bare_cr(self, offset: int, no: int, *, at_chunk_end: bool) -> None:
         """Flag a CR line end, or wait for the next feed when an LF may follow."""
@@ -539,6 +539,7 @@ class SSEDecoder:
         self._data.append(0x0A)
 
     def _retry_field(self, value: str, start: int, no: int) -> None:
+        """Set the reconnection time, if ``value`` is ASCII digits only."""
         if not (value.isascii() and value.isdigit()):
             self._diag("invalid-retry", f"retry {_show(value)} is not digits only", start, no)
         elif len(value.lstrip("0")) > _MAX_RETRY_DIGITS:
@@ -547,6 +548,7 @@ class SSEDecoder:
             self._retry = int(value)
 
     def _comment(self, text: str, start: int) -> None:
+        """Keep a comment line (``text`` starts with the colon), one space stripped."""
         if len(self.comments) >= self._max_comments:
             self.comments_dropped += 1
             return
