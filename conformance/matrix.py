@@ -26,8 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .embedded import EmbeddedServer
+from .embedded import EmbeddedServer, EmbeddedServerError
 from .reference.faults import FAULTS, NO_FAULT, Fault, get_fault
+from .reference.models import MODELS
 from .rules import REGISTRY, Level
 
 __all__ = [
@@ -115,6 +116,8 @@ class Row:
     exit_code: int = 0
     #: pytest's terminal output: the full failure layouts (expected, actual, hint)
     output: str = ""
+    #: why the case could not be run at all (then nothing else is meaningful)
+    problem: str = ""
 
     @property
     def tripped(self) -> dict[str, str]:
@@ -165,6 +168,9 @@ def _pytest(url: str, workdir: Path, extra: Sequence[str]) -> tuple[int, dict[st
         "-q",
         "-o", "asyncio_default_fixture_loop_scope=function",
         "--exo-url", url,
+        # Named, not discovered: discovery asks for a non-stream answer, which
+        # some faults (nonstream-empty-body) break on purpose.
+        "--exo-model", MODELS[0],
         "--exo-json", str(report),
         *extra,
     ]
@@ -209,10 +215,23 @@ def run_case(
     token_delay: float = TOKEN_DELAY,
     pytest_args: Sequence[str] = (),
 ) -> Row:
-    """Start the case's server(s), run the suite against them, read the report."""
+    """Start the case's server(s), run the suite against them, read the report.
+
+    A case that cannot be run comes back as a row whose ``problem`` says why.
+    """
+    started = time.monotonic()
+    try:
+        return _run_case(case, token_delay, pytest_args, started)
+    except (MatrixError, EmbeddedServerError, subprocess.TimeoutExpired, OSError) as exc:
+        empty: frozenset[Any] = frozenset()
+        return Row(case, empty, empty, duration_s=time.monotonic() - started, problem=str(exc))
+
+
+def _run_case(
+    case: Case, token_delay: float, pytest_args: Sequence[str], started: float
+) -> Row:
     fault = case.entry
     at_proxy = case.mode == "proxy" and fault.scope == "proxy"
-    started = time.monotonic()
     with EmbeddedServer(_server_args(NO_FAULT if at_proxy else fault, token_delay)) as server:
         if case.mode == "proxy":
             proxy_fault = fault if at_proxy else NO_FAULT
