@@ -85,7 +85,8 @@ BEHAVIOURS: dict[str, Callable[[str], Handler]] = {
     "hang": lambda _: hang_before_headers_handler(),
     "headers-then-nothing": lambda _: headers_then_nothing_handler(),
     "drip": lambda _: drip_handler(b"".join(chat_events(["a", "b"])), DRIP_INTERVAL_S),
-    "forever": lambda _: sse_forever_handler(0.0),
+    # Paced a little, so a dozen runs at once do not starve each other of CPU.
+    "forever": lambda _: sse_forever_handler(0.001),
     "huge-line": lambda _: huge_line_handler(50 * MB),
     "huge-body": lambda _: huge_body_handler(200 * MB),
     "gzip": lambda _: gzip_sse_handler(chat_events(["Hello", " there"])),
