@@ -47,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     settings = read_settings(config)
     if settings.active:
-        run = ConformanceRun(settings, controller=_is_xdist_controller(config))
+        run = ConformanceRun(settings)
         try:
             run.load()
         except BaselineError as exc:
@@ -83,6 +83,9 @@ class ConformancePlugin:
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionstart(self, session: pytest.Session) -> None:
+        # xdist registers its controller plugin in its own pytest_configure,
+        # which may run after ours: only now is the answer certain.
+        self.run.controller = _is_xdist_controller(session.config)
         if self.run.controller:
             return  # each xdist worker starts and preflights its own targets
         try:
@@ -92,8 +95,9 @@ class ConformancePlugin:
             message = self.run.redact(str(exc))
             self.run.unreachable = f"exo-conformance: {message}"
             if _is_xdist_worker(session.config):
-                # The controller reports it once and exits with EXIT_UNREACHABLE.
-                session.config.workeroutput["exo"] = self.run.worker_output()  # type: ignore[attr-defined]
+                # A worker that exits is replaced, again and again: collect nothing
+                # instead; the controller reports it once and exits EXIT_UNREACHABLE.
+                return
             pytest.exit(self.run.unreachable, returncode=EXIT_UNREACHABLE)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
@@ -128,11 +132,14 @@ class ConformancePlugin:
                 outcome = "skipped"
             message = (verdict.message if verdict
                        else str(call.excinfo.value if call.excinfo else ""))
-            report.user_properties += [
+            judged = [
                 ("outcome", outcome),
                 ("message", self.run.redact(message)),
                 ("spec", item.rule.spec),
             ]
+            report.user_properties += judged
+            # --junitxml reads the teardown report's properties, copied from the item's.
+            item.user_properties += judged
             if outcome == "warned":
                 report.sections.append(("exo-conformance", item.failure_text()))
         return report
