@@ -1,10 +1,12 @@
 """Regenerate docs/fault-matrix.md and docs/must-necessity.md from a fresh run.
 
-    python scripts/fault_matrix.py [--jobs N] [--check] [--faults NAME ...]
+    python scripts/fault_matrix.py [--jobs N] [--check] [--faults NAME ...] [--proxy]
 
 Runs the whole suite against the reference server once per fault (and the
 clean server, the clean proxy and the seed-bug proxy), then writes both
 documents.  ``--check`` writes nothing and exits 1 when either would change.
+``--proxy`` instead runs every entry behind the fixed proxy too (fault applied
+at the server) and prints where the proxy changes what the suite sees.
 """
 
 from __future__ import annotations
@@ -38,18 +40,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--check", action="store_true", help="compare instead of writing")
     p.add_argument("--faults", nargs="*", metavar="NAME",
                    help="run only these (prints, writes nothing)")
+    p.add_argument("--proxy", action="store_true",
+                   help="compare each entry alone and behind the fixed proxy (writes nothing)")
     args = p.parse_args(argv)
     cases: list[Case] = all_cases()
     if args.faults:
         cases = [c for c in cases if c.entry.name in args.faults]
+    if args.proxy:
+        return _compare_proxy(cases, args.jobs)
     started = time.monotonic()
     rows = run_matrix(cases, jobs=args.jobs)
     elapsed = time.monotonic() - started
     for row in rows:
         tripped = ", ".join(f"{r} ({lvl})" for r, lvl in row.tripped.items()) or "none"
         errors = f"  ERRORS: {sorted(row.errors)}" if row.errors else ""
+        if row.problem:
+            errors += f"  NOT RUN: {row.problem}"
         print(f"{row.case.name:<24} {row.duration_s:5.1f}s  {tripped}{errors}", file=sys.stderr)
     print(f"{len(rows)} runs in {elapsed:.1f}s with {args.jobs} at once", file=sys.stderr)
+    if any(row.problem for row in rows):
+        return 2
     if args.faults:
         return 0
     docs = {
@@ -65,6 +75,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path, text in docs.items():
         path.write_text(text, encoding="utf-8")
     return 0
+
+
+def _compare_proxy(cases: list[Case], jobs: int) -> int:
+    alone = [c for c in cases if c.mode == "server"]
+    proxied = [Case(c.fault, "proxy") for c in alone]
+    started = time.monotonic()
+    rows = run_matrix([*alone, *proxied], jobs=jobs)
+    print(f"{len(rows)} runs in {time.monotonic() - started:.1f}s", file=sys.stderr)
+    by_case = {row.case: row for row in rows}
+    differ = 0
+    for case, behind in zip(alone, proxied, strict=True):
+        a, b = by_case[case], by_case[behind]
+        if a.problem or b.problem:
+            print(f"{case.name}: not run: {a.problem or b.problem}")
+            differ += 1
+            continue
+        more = sorted(set(b.tripped) - set(a.tripped))
+        fewer = sorted(set(a.tripped) - set(b.tripped))
+        if more or fewer:
+            differ += 1
+            print(f"{case.name}: behind the proxy also {more or '-'}, no longer {fewer or '-'}")
+            for rule in more:
+                msgs = [m for (r, _), m in sorted(b.messages.items()) if r == rule]
+                print(f"    {rule}: {msgs[0][:300] if msgs else ''}")
+    print(f"{differ} of {len(alone)} entries differ behind the proxy")
+    return 1 if differ else 0
 
 
 if __name__ == "__main__":
