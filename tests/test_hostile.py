@@ -262,18 +262,9 @@ def assert_survived(run: Run) -> None:
 
 
 #: Cases the harness does not survive yet, and why.
-KNOWN_BROKEN = {
-    "huge-line": "client.openai-sdk's _dataless_event runs the regex ([^\\r\\n]*)(\\r\\n|\\r|\\n) "
-    "over the body: on megabytes without a line end it backtracks quadratically and the "
-    "run never ends (conformance/rules/client.py)",
-}
 
 
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=pytest.mark.xfail(reason=KNOWN_BROKEN[c], strict=True))
-     if c in KNOWN_BROKEN else c for c in HOSTILE],
-)
+@pytest.mark.parametrize("case", list(HOSTILE))
 def test_a_hostile_endpoint_fails_rules_and_the_run_survives(
     runs: dict[str, Run], case: str
 ) -> None:

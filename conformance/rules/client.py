@@ -174,18 +174,21 @@ register(
 # -- why the SDK broke ---------------------------------------------------------
 
 _BOM = b"\xef\xbb\xbf"
-_LINE = re.compile(rb"([^\r\n]*)(\r\n|\r|\n)")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _dataless_event(body: bytes) -> int | None:
     """Offset of an event with fields but no ``data`` (the SDK dispatches it, empty)."""
-    start, fields = 0, set[bytes]()
-    for match in _LINE.finditer(body):
-        line = match.group(1)
+    start, fields, line_start = 0, set[bytes](), 0
+    # Scan line ends only: a pattern that also matched the line text would
+    # rescan an unterminated line from every offset (quadratic on a huge line).
+    for end in _LINE_END.finditer(body):
+        line = body[line_start : end.start()]
+        line_start = end.end()
         if not line:
             if fields and b"data" not in fields:
                 return start
-            start, fields = match.end(), set()
+            start, fields = line_start, set()
         elif not line.startswith(b":"):
             fields.add(line.split(b":", 1)[0])
     return None
