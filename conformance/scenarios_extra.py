@@ -193,6 +193,11 @@ async def _concurrency(ctx: RecordContext) -> Transcript:
         *(ctx.chat(f"{CONCURRENCY}-stream-{i}", body) for i, body in enumerate(bodies))
     )
     related = [(f"stream-{i}", t) for i, t in enumerate(streams)]
+    if all(t.status is None for t in streams):
+        # Nothing answered at all: one prompt alone shows whether concurrency is
+        # to blame, without waiting out a deadline per prompt.
+        related.append(("alone-0", await ctx.chat(f"{CONCURRENCY}-alone-0", bodies[0])))
+        return dataclasses.replace(streams[0], scenario=CONCURRENCY, related=tuple(related))
     for i, body in enumerate(bodies):
         related.append((f"alone-{i}", await ctx.chat(f"{CONCURRENCY}-alone-{i}", body)))
     related.append(("alone-0-again", await ctx.chat(f"{CONCURRENCY}-alone-0-again", bodies[0])))
