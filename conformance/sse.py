@@ -189,8 +189,9 @@ class SSEDecoder:
         self._head: bytes | None = b""  # stream start, held back until the BOM is settled
         self._pos = 0  # body offset of the current (unfinished) line
         self._lineno = 1  # its 1-based line number
-        self._parts: list[bytes] = []  # the kept bytes of the unfinished line
-        self._kept = 0  # their length
+        # The kept bytes of the unfinished line: a bytearray, as a list of
+        # pieces would cost some 40 bytes a piece when fed a byte at a time.
+        self._partial = bytearray()
         self._raw = 0  # bytes of the unfinished line seen, kept or not
         self._overlong = False  # the unfinished line went over max_line_bytes
         self._cr_at = -1  # offset of a CR that ended the last feed: an LF next completes it
@@ -217,8 +218,20 @@ class SSEDecoder:
         if self._cr_at >= 0 and chunk:
             chunk = self._after_cr(chunk)
         out: list[Event] = []
-        # End the line and then the event that an earlier feed began, line by
-        # line, so that the rest starts a fresh event and can take the short path.
+        if (
+            self._raw
+            and self._block < 0
+            and not self._overlong
+            and (0x0A in chunk or 0x0D in chunk)
+        ):
+            # An unfinished line that starts an event ends in this chunk: decode
+            # the two as one, so that the event can take the short path.
+            self._partial += chunk
+            chunk = bytes(self._partial)
+            self._partial = bytearray()
+            self._raw = 0
+        # Else end the line and then the event that an earlier feed began, line
+        # by line, so that the rest starts a fresh event and can take the short path.
         at = 0
         while at < len(chunk) and (self._raw or self._block >= 0):
             at = self._finish_line(chunk, at, out)
@@ -246,7 +259,7 @@ class SSEDecoder:
                 start,
                 line,
             )
-        self._parts = []
+        self._partial = bytearray()
         self._data = bytearray()
         self._head = None
         return []
@@ -305,24 +318,20 @@ class SSEDecoder:
         self._raw += len(piece)
         if self._overlong:
             return
-        room = self._max_line - self._kept
+        room = self._max_line - len(self._partial)
         if len(piece) > room:
             self._overlong = True
             self._too_long(self._pos, self._lineno)
             piece = piece[:room]
-        if piece:
-            self._parts.append(piece)
-            self._kept += len(piece)
+        self._partial += piece
 
     def _take_line(self) -> tuple[bytes, bool]:
         """The kept bytes of the unfinished line, and whether it was cut."""
-        parts = self._parts
-        line = parts[0] if len(parts) == 1 else b"".join(parts)
+        line = bytes(self._partial)
         clipped = self._overlong
         if clipped:
             line = _clip_utf8(line)
-        self._parts = []
-        self._kept = 0
+        self._partial = bytearray()
         self._overlong = False
         return line, clipped
 
