@@ -24,7 +24,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterator
 from itertools import chain
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 from .transcript import Comment, Diagnostic, Event
 
@@ -55,6 +55,15 @@ _MAX_COMMENT_CHARS: Final = 1024
 _MAX_RETRY_DIGITS: Final = 4000
 
 _MakeEvent = Callable[[str, str, str, int | None, int, int], Event]
+
+
+class _Frame(NamedTuple):
+    """How the usual event looks in one chunk: ``prefix``, value, ``end`` twice."""
+
+    end: bytes  # the line end looked for: LF, CRLF or CR
+    prefix: bytes  # b"data: ", or b"data:" from a server that sends no space
+    cr: bool  # the chunk holds a CR, so lines are split on any line end
+    flagged: bool  # each short-path event also makes diagnostics (no-space, cr-line-end)
 
 
 class _EventSlots:
@@ -341,67 +350,72 @@ class SSEDecoder:
         Splitting on a blank line followed by ``data: `` cuts the chunk where
         the usual events start: each piece but the first and last is the value
         of a ``data: `` line, and if it holds no line end, it is a whole event.
-        With a CR in the chunk, the blank line is looked for as CRLF CRLF,
-        whatever ends the other lines.
+        The line end looked for is LF, or CRLF if the chunk holds a CR, or CR
+        if it holds no LF; other line ends are still read right, the long way.
+        A chunk with no ``data: `` event is split on ``data:`` instead, for
+        servers that send no space.
         """
         cr = 0x0D in chunk
-        sep = b"\r\n" if cr else b"\n"
-        pieces = chunk.split(sep + sep + _DATA_PREFIX)
+        end = b"\r\n" if cr and 0x0A in chunk else b"\r" if cr else b"\n"
+        prefix = _DATA_PREFIX
+        pieces = chunk.split(end + end + prefix)
+        if len(pieces) == 1:
+            prefix = b"data:"
+            pieces = chunk.split(end + end + prefix)
         last = pieces.pop()
         pos, no = self._pos, self._lineno
+        frame = _Frame(end, prefix, cr, prefix != _DATA_PREFIX or end == b"\r")
         if pieces and _FAST_EVENTS:
-            pos, no = self._events(pieces, sep, cr, len(chunk), pos, no, out)
-            last = _DATA_PREFIX + last
+            pos, no = self._events(pieces, frame, len(chunk), pos, no, out)
+            last = prefix + last
         elif pieces:  # the short path needs the fast Event builder: do without both
             last = chunk
         # The last piece: complete lines, then the start of an unfinished one.
-        self._pos, self._lineno, rest = self._lines(last, cr, pos, no, out)
+        self._pos, self._lineno, rest = self._lines(last, cr, pos, no, out, chunk_end=True)
         if rest:
             self._absorb(rest)
 
     def _events(
-        self,
-        pieces: list[bytes],
-        sep: bytes,
-        cr: bool,
-        size: int,
-        pos: int,
-        no: int,
-        out: list[Event],
+        self, pieces: list[bytes], frame: _Frame, size: int, pos: int, no: int, out: list[Event]
     ) -> tuple[int, int]:
         """Decode ``pieces`` of a chunk of ``size`` bytes; return the next offset and line.
 
         ``pieces[0]`` is the text of the chunk's first block, the others the
-        values of ``data: `` lines that start a block; each is followed by a
-        blank line (``sep`` twice).  This is the hot loop: it makes an event of
-        a value that holds no line end and is valid UTF-8 without a call per
-        line (the checks are the cheapest CPython offers: int membership
-        tests, a decode), and hands anything else to the line-by-line path.
+        values of data lines that start a block; each is followed by a blank
+        line.  This is the hot loop: it makes an event of a value that holds
+        no line end and is valid UTF-8 without a call per line (the checks are
+        the cheapest CPython offers: int membership tests, a decode), and hands
+        anything else to the line-by-line path.
         """
+        end_, prefix, cr, flagged = frame
         it = iter(pieces)
         first = next(it)
         values: Iterator[bytes] = it
-        if self._block < 0 and first[:6] == _DATA_PREFIX:
-            values = chain((first[6:],), it)
+        if self._block < 0 and first[: len(prefix)] == prefix:
+            values = chain((first[len(prefix) :],), it)
         else:  # not a single data line
-            pos, no = self._block_lines(first, sep, cr, pos, no, out)
-        prefix, gap = _DATA_PREFIX, len(_DATA_PREFIX) + 2 * len(sep)
+            pos, no = self._block_lines(first, frame, pos, no, out)
+        gap, space = len(prefix) + 2 * len(end_), prefix == _DATA_PREFIX
         # When small, no value in the chunk can reach max_line_bytes or max_event_bytes.
         small = size + len(prefix) <= self._short_max
         value_max = self._short_max - len(prefix)
         append, last_id, retry = out.append, self._last_id, self._retry
         new, slots, event_class = object.__new__, _EventSlots, Event
+        diagnostics, max_diagnostics = self.diagnostics, self._max_diagnostics
         for value in values:
             if (
                 0x0A not in value
                 and (not cr or 0x0D not in value)
                 and (small or len(value) <= value_max)
+                and (space or value[:1] != b" ")
             ):
                 try:
                     data = value.decode()
                 except UnicodeDecodeError:
                     pass  # the long way reports where
                 else:
+                    if flagged and len(diagnostics) <= max_diagnostics:
+                        self._short_diagnostics(value, frame, pos, no)
                     end = pos + len(value) + gap
                     # _fast_event, inlined: the call would cost a third as much again.
                     event: Any = new(slots)
@@ -417,26 +431,40 @@ class SSEDecoder:
                     pos = end
                     no += 2
                     continue
-            pos, no = self._block_lines(prefix + value, sep, cr, pos, no, out)
+            pos, no = self._block_lines(prefix + value, frame, pos, no, out)
             last_id, retry = self._last_id, self._retry
         return pos, no
 
+    def _short_diagnostics(self, value: bytes, frame: _Frame, pos: int, no: int) -> None:
+        """What the long way would flag in a short-path event, in the same order."""
+        if frame.prefix != _DATA_PREFIX and value:
+            self._diag("no-space", "no space after data:", pos, no)
+        if frame.end == b"\r":
+            at = pos + len(frame.prefix) + len(value)
+            self._diag("cr-line-end", "a bare CR ends this line", at, no)
+            self._diag("cr-line-end", "a bare CR ends this line", at + 1, no + 1)
+
     def _block_lines(
-        self, block: bytes, sep: bytes, cr: bool, pos: int, no: int, out: list[Event]
+        self, block: bytes, frame: _Frame, pos: int, no: int, out: list[Event]
     ) -> tuple[int, int]:
-        """Decode the lines of ``block``, which ``sep`` twice follows, one by one."""
-        pos, no, _ = self._lines(block + sep, cr, pos, no, out)
-        end = pos + len(sep)
+        """Decode the lines of ``block`` and the blank line after it, one by one."""
+        end_ = frame.end
+        pos, no, _ = self._lines(block + end_, frame.cr, pos, no, out, chunk_end=False)
+        end = pos + len(end_)
         self._line(b"", pos, end, no, out)
+        if end_ == b"\r":
+            self._bare_cr(end - 1, no, at_chunk_end=False)
         return end, no + 1
 
     def _lines(
-        self, text: bytes, cr: bool, pos: int, no: int, out: list[Event]
+        self, text: bytes, cr: bool, pos: int, no: int, out: list[Event], *, chunk_end: bool
     ) -> tuple[int, int, bytes]:
         """Decode the complete lines of ``text``, which starts a line at ``pos``.
 
         Returns the offset and number of the next line, and the bytes after
-        the last line end.  ``cr`` says whether ``text`` may hold a CR.
+        the last line end.  ``cr`` says whether ``text`` may hold a CR;
+        ``chunk_end``, whether it ends where the chunk does (so that a CR at
+        its end may yet be the first half of a CRLF).
         """
         if not cr:
             lines = text.split(b"\n")
@@ -453,7 +481,8 @@ class SSEDecoder:
             end = pos + len(line) + len(line_end)
             self._line(line, pos, end, no, out)
             if line_end == b"\r":
-                self._bare_cr(end - 1, no, at_chunk_end=k + 2 == len(parts) and not rest)
+                at_end = chunk_end and k + 2 == len(parts) and not rest
+                self._bare_cr(end - 1, no, at_chunk_end=at_end)
             pos, no = end, no + 1
         return pos, no, rest
 

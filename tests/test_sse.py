@@ -141,6 +141,37 @@ VECTORS = [
         [ev("a", 0, 11)],
         [("cr-line-end", 7, 1), ("no-colon", 8, 2), ("unknown-field", 8, 2)],
     ),
+    Vector(
+        "cr-only-events",
+        b"data: a\r\rdata: b\r\r: c\r\rdata: d\r\rdata: e\rdata: f\r\r",
+        [ev("a", 0, 9), ev("b", 9, 18), ev("d", 23, 32), ev("e\nf", 32, 49)],
+        [
+            ("cr-line-end", 7, 1),
+            ("cr-line-end", 8, 2),
+            ("cr-line-end", 16, 3),
+            ("cr-line-end", 17, 4),
+            ("cr-line-end", 21, 5),
+            ("cr-line-end", 22, 6),
+            ("cr-line-end", 30, 7),
+            ("cr-line-end", 31, 8),
+            ("cr-line-end", 39, 9),
+            ("cr-line-end", 47, 10),
+            ("cr-line-end", 48, 11),
+        ],
+        comments=[Comment("c", 18)],
+    ),
+    Vector(
+        "cr-only-diagnostics-cap",
+        b"data: a\r\rdata: b\r\rdata: c\r\r",
+        [ev("a", 0, 9), ev("b", 9, 18), ev("c", 18, 27)],
+        [
+            ("cr-line-end", 7, 1),
+            ("cr-line-end", 8, 2),
+            ("cr-line-end", 16, 3),
+            ("too-many-diagnostics", 17, 4),
+        ],
+        options={"max_diagnostics": 3},
+    ),
     Vector("blank-lines-only", b"\n\n\r\n\r\r", [], [("cr-line-end", 4, 4), ("cr-line-end", 5, 5)]),
     Vector("empty", b"", []),
     # -- byte order mark -----------------------------------------------------
@@ -168,6 +199,31 @@ VECTORS = [
     Vector("bom-cut-short", b"\xef\xbb", [], [("unterminated", 0, 1)]),
     # -- field parsing -------------------------------------------------------
     Vector("no-space", b"data:x\n\n", [ev("x", 0, 8)], [("no-space", 0, 1)]),
+    Vector(
+        "no-space-events",
+        b"data:a\n\ndata:b\n\ndata:\n\ndata: c\n\ndata:d\ndata:e\n\n",
+        [ev("a", 0, 8), ev("b", 8, 16), ev("", 16, 23), ev("c", 23, 32), ev("d\ne", 32, 47)],
+        [("no-space", 0, 1), ("no-space", 8, 3), ("no-space", 32, 9), ("no-space", 39, 10)],
+    ),
+    Vector(
+        "no-space-crlf",
+        b"data:a\r\n\r\ndata:b\r\n\r\n",
+        [ev("a", 0, 10), ev("b", 10, 20)],
+        [("no-space", 0, 1), ("no-space", 10, 3)],
+    ),
+    Vector(
+        "no-space-cr",
+        b"data:a\r\rdata:b\r\r",
+        [ev("a", 0, 8), ev("b", 8, 16)],
+        [
+            ("no-space", 0, 1),
+            ("cr-line-end", 6, 1),
+            ("cr-line-end", 7, 2),
+            ("no-space", 8, 3),
+            ("cr-line-end", 14, 3),
+            ("cr-line-end", 15, 4),
+        ],
+    ),
     Vector("two-spaces", b"data:  x\n\n", [ev(" x", 0, 10)]),
     Vector("tab-is-kept", b"data:\tx\n\n", [ev("\tx", 0, 9)], [("no-space", 0, 1)]),
     Vector("space-only", b"data: \n\n", [ev("", 0, 8)]),
@@ -549,7 +605,7 @@ def reference(body: bytes) -> list[Event]:
     return events
 
 
-NAMES = st.sampled_from(["data", "data", "data", "event", "id", "retry", "", "x", "Data"])
+NAMES = st.sampled_from(["data"] * 6 + ["event", "id", "retry", "", "x", "Data"])
 VALUES = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories=["Cs"]))
 DIGITS = st.text("0123456789", min_size=1, max_size=6)
 LINE_ENDS = st.sampled_from([b"\n", b"\r\n", b"\r"])
@@ -571,12 +627,17 @@ def field_lines(draw: st.DrawFn) -> bytes:
 
 @st.composite
 def streams(draw: st.DrawFn) -> bytes:
-    """Events of valid fields, with any line ends, and perhaps a BOM and a cut-off tail."""
+    """Events of valid fields, with any line ends, and perhaps a BOM and a cut-off tail.
+
+    Half the streams keep to one line end, so that whole chunks of LF, CRLF
+    or CR alone come up, as they do from real servers.
+    """
     out = [BOM] if draw(st.booleans()) else []
+    line_ends = st.just(draw(LINE_ENDS)) if draw(st.booleans()) else LINE_ENDS
     for _ in range(draw(st.integers(0, 6))):
         for line in draw(st.lists(field_lines(), max_size=4)):
-            out += [line, draw(LINE_ENDS)]
-        out.append(draw(LINE_ENDS))
+            out += [line, draw(line_ends)]
+        out.append(draw(line_ends))
     if draw(st.booleans()):
         out.append(draw(field_lines()))
     return b"".join(out)
