@@ -234,13 +234,15 @@ Timings = dict[str, tuple[int, list[float]]]  # label: bytes decoded, seconds pe
 def throughput(size: int, repeat: int) -> Timings:
     """Seconds per decode of a ``size``-byte stream, ``repeat`` rounds per decoder.
 
-    Ours also decodes the same events with CRLF line ends (its CRLF short
-    path) and with CR line ends (its line-by-line path), for the record.
+    Ours also decodes the same events with CRLF line ends, with CR line ends
+    (each a diagnostic, up to the cap) and as ``data:`` with no space (each a
+    diagnostic too), for the record.
     """
     body = build_stream(size)
     runs = [(name, decode, body) for name, decode in DECODERS.items()]
     runs.append(("conformance.sse, CRLF", run_ours, body.replace(b"\n", b"\r\n")))
     runs.append(("conformance.sse, CR", run_ours, body.replace(b"\n", b"\r")))
+    runs.append(("conformance.sse, data:", run_ours, body.replace(b"data: ", b"data:")))
     expected = run_split([body])
     times: Timings = {label: (len(data), []) for label, _, data in runs}
     for _ in range(repeat):
@@ -334,7 +336,7 @@ def _report_memory(size: int) -> None:
     for name in DECODERS:
         result = _subprocess_memory(name, "chat", size, traced=False)
         speed = size / MB / result["seconds"]
-        print(f"  {name:16} RSS delta {_mib(result['rss_delta']):>10}   ({speed:.0f} MB/s)")
+        print(f"  {name:16} RSS delta {_mib(result['rss_delta']):>10}   ({speed:.0f} MB/s wall)")
     traced = _subprocess_memory("conformance.sse", "chat", size, traced=True)
     print(f"  conformance.sse  tracemalloc peak {_mib(traced['traced_peak'])}")
     # The hostile streams: one line of the full size (bytes past the line cap
