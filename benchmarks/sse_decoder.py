@@ -73,13 +73,13 @@ _TOKENS = (
 )  # fmt: skip
 
 
-def _chunk(rng: random.Random, delta: dict[str, Any], finish: str | None = None) -> bytes:
+def _chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
     body = {
         "id": "chatcmpl-9f3c2b8e1a7d4c6b",
         "object": "chat.completion.chunk",
         "created": 1718000000,
         "model": "llama-3.2-3b-instruct-4bit",
-        "system_fingerprint": "fp_exo_" + format(rng.getrandbits(24), "06x"),
+        "system_fingerprint": "fp_exo_3f9a1c",
         "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
     }
     text = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
@@ -90,28 +90,28 @@ def _content_events(rng: random.Random, count: int) -> list[bytes]:
     events = []
     for _ in range(count):
         text = "".join(rng.choice(_TOKENS) for _ in range(rng.randint(1, 3)))
-        events.append(_chunk(rng, {"content": text}))
+        events.append(_chunk({"content": text}))
     return events
 
 
-def _opening(rng: random.Random) -> bytes:
-    return _chunk(rng, {"role": "assistant", "content": ""})
+def _opening() -> bytes:
+    return _chunk({"role": "assistant", "content": ""})
 
 
-def _closing(rng: random.Random) -> bytes:
-    return _chunk(rng, {}, finish="stop") + b"data: [DONE]\n\n"
+def _closing() -> bytes:
+    return _chunk({}, finish="stop") + b"data: [DONE]\n\n"
 
 
 def build_stream(size: int, seed: int = 7) -> bytes:
     """One chat completion stream of about ``size`` bytes."""
     rng = random.Random(seed)
-    parts = [_opening(rng)]
+    parts = [_opening()]
     total = len(parts[0])
     while total < size:
         (event,) = _content_events(rng, 1)
         parts.append(event)
         total += len(event)
-    parts.append(_closing(rng))
+    parts.append(_closing())
     return b"".join(parts)
 
 
@@ -119,7 +119,7 @@ def iter_stream(size: int, piece: int = PIECE, seed: int = 7) -> Iterator[bytes]
     """About ``size`` bytes of one stream, made as they are read, in ``piece``-byte pieces."""
     rng = random.Random(seed)
     block = b"".join(_content_events(rng, 4096))  # about 1 MB, cycled
-    pending = bytearray(_opening(rng))
+    pending = bytearray(_opening())
     made = 0
     while made < size:
         pending += block
@@ -127,7 +127,7 @@ def iter_stream(size: int, piece: int = PIECE, seed: int = 7) -> Iterator[bytes]
         while len(pending) >= piece:
             yield bytes(pending[:piece])
             del pending[:piece]
-    pending += _closing(rng)
+    pending += _closing()
     for start in range(0, len(pending), piece):
         yield bytes(pending[start : start + piece])
 
