@@ -21,7 +21,9 @@ CLOSE_GRACE_MS = 1000.0
     requirement="The stream ends with `data: [DONE]`.",
     spec=specs.OPENAI_CHUNK_OBJECT,
     hint="Send `data: [DONE]\\n\\n` after the last chunk, also after an error event; a "
-    "proxy must keep the upstream stream open until it has passed `[DONE]` on.",
+    "proxy must keep the upstream stream open until it has passed `[DONE]` on: open "
+    "`client.stream(...)` inside the response generator, not in an `async with` around "
+    "the `return StreamingResponse(...)` (docs/proxy-lifecycle.md).",
     scenarios=STREAMS,
 )
 def done(t: Transcript) -> Verdict:
