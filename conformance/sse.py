@@ -47,7 +47,7 @@ DIAGNOSTIC_CODES: Final[dict[str, str]] = {
 
 _BOM: Final = b"\xef\xbb\xbf"
 _LINE_END: Final = re.compile(rb"(\r\n|\r|\n)")
-_FIELDS: Final = frozenset({"data", "event", "id", "retry"})
+_FIELDS: Final = frozenset({b"data", b"event", b"id", b"retry"})
 _DATA_PREFIX: Final = b"data: "
 # Comments are kept for reports, not read by rules: a long one need not be whole.
 _MAX_COMMENT_CHARS: Final = 1024
@@ -140,8 +140,9 @@ def _clip_utf8(raw: bytes) -> bytes:
     return raw
 
 
-def _show(text: str, limit: int = 40) -> str:
-    """A short printable form of server text for a diagnostic message."""
+def _show(raw: bytes, limit: int = 40) -> str:
+    """A short printable form of server bytes for a diagnostic message."""
+    text = raw[: 4 * limit].decode(errors="replace")
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
@@ -498,7 +499,13 @@ class SSEDecoder:
     def _line(
         self, line: bytes, start: int, end: int, no: int, out: list[Event], clipped: bool = False
     ) -> None:
-        """Process one complete line (without its line end) found at ``start``."""
+        """Process one complete line (without its line end) found at ``start``.
+
+        The line is read as bytes: every byte the spec's steps look at (the
+        colon, the space, the field names) is ASCII and cannot be part of a
+        multi-byte character, so this is the spec's reading of the decoded
+        text, and only what is kept as text gets decoded.
+        """
         if len(line) > self._max_line:
             self._too_long(start, no)
             line, clipped = _clip_utf8(line[: self._max_line]), True
@@ -509,52 +516,42 @@ class SSEDecoder:
             self._block, self._block_line = start, no
         if not line:
             return  # a cut line is not a blank line, and has nothing left to read
-        try:
-            text = line.decode()
-        except UnicodeDecodeError as exc:
-            self._diag(
-                "invalid-utf8", f"byte {line[exc.start]:#04x} is not UTF-8", start + exc.start, no
-            )
-            text = line.decode(errors="replace")
-        if text[0] == ":":
-            self._comment(text, start)
+        if not line.isascii():
+            try:
+                line.decode()
+            except UnicodeDecodeError as exc:
+                bad = f"byte {line[exc.start]:#04x} is not UTF-8"
+                self._diag("invalid-utf8", bad, start + exc.start, no)
+        if line[0] == 0x3A:  # a colon
+            self._comment(line, start)
             return
-        name, colon, value = text.partition(":")
-        # Where the value starts in the bytes (the colon is ASCII, so it is
-        # the first colon byte): data is buffered as bytes, not as text.
-        at = len(line)
+        name, colon, value = line.partition(b":")
         if not colon:
             self._diag("no-colon", f"{_show(name)} has no colon", start, no)
-        elif value[:1] == " ":
+        elif value[:1] == b" ":
             value = value[1:]
-            at = line.index(b":") + 2
-        else:
-            at = line.index(b":") + 1
-            if value and name in _FIELDS:
-                self._diag("no-space", f"no space after {name}:", start, no)
-        self._field(name, value, line, at, start, no)
+        elif value and name in _FIELDS:
+            self._diag("no-space", f"no space after {name.decode()}:", start, no)
+        self._field(name, value, start, no)
 
-    def _field(self, name: str, value: str, line: bytes, at: int, start: int, no: int) -> None:
-        """Process a field, as the spec's "process the field" steps say.
-
-        ``value`` is the field value, found at ``line[at:]`` in the bytes.
-        """
-        if name == "data":
-            self._data_line(line, at, start, no)
-        elif name == "event":
-            self._type = value
-        elif name == "id":
-            if "\0" in value:
+    def _field(self, name: bytes, value: bytes, start: int, no: int) -> None:
+        """Process a field, as the spec's "process the field" steps say."""
+        if name == b"data":
+            self._data_line(value, start, no)
+        elif name == b"event":
+            self._type = value.decode(errors="replace")
+        elif name == b"id":
+            if 0 in value:
                 self._diag("id-nul", "an id with U+0000 is ignored", start, no)
             else:
-                self._last_id = value
-        elif name == "retry":
+                self._last_id = value.decode(errors="replace")
+        elif name == b"retry":
             self._retry_field(value, start, no)
         else:
             self._diag("unknown-field", f"unknown field {_show(name)} ignored", start, no)
 
-    def _data_line(self, line: bytes, at: int, start: int, no: int) -> None:
-        """Append the value at ``line[at:]`` and an LF to the data buffer.
+    def _data_line(self, value: bytes, start: int, no: int) -> None:
+        """Append ``value`` and an LF to the data buffer.
 
         The buffer holds bytes, decoded once at dispatch: a list of one str
         per line would cost some 60 bytes per line beyond the data, so an
@@ -564,7 +561,7 @@ class SSEDecoder:
         """
         if self._too_large:
             return
-        if len(self._data) + len(line) - at + 1 > self._max_event:
+        if len(self._data) + len(value) + 1 > self._max_event:
             self._too_large = True
             self._diag(
                 "event-too-large",
@@ -573,25 +570,27 @@ class SSEDecoder:
                 no,
             )
             return
-        self._data += memoryview(line)[at:]
+        self._data += value
         self._data.append(0x0A)
 
-    def _retry_field(self, value: str, start: int, no: int) -> None:
+    def _retry_field(self, value: bytes, start: int, no: int) -> None:
         """Set the reconnection time, if ``value`` is ASCII digits only."""
-        if not (value.isascii() and value.isdigit()):
+        if not value.isdigit():  # bytes.isdigit: ASCII digits, at least one
             self._diag("invalid-retry", f"retry {_show(value)} is not digits only", start, no)
-        elif len(value.lstrip("0")) > _MAX_RETRY_DIGITS:
+        elif len(value.lstrip(b"0")) > _MAX_RETRY_DIGITS:
             self._diag("invalid-retry", f"retry has over {_MAX_RETRY_DIGITS} digits", start, no)
         else:
             self._retry = int(value)
 
-    def _comment(self, text: str, start: int) -> None:
-        """Keep a comment line (``text`` starts with the colon), one space stripped."""
+    def _comment(self, line: bytes, start: int) -> None:
+        """Keep a comment line (``line`` starts with the colon), one space stripped."""
         if len(self.comments) >= self._max_comments:
             self.comments_dropped += 1
             return
-        body = text[2:] if text[1:2] == " " else text[1:]
-        self.comments.append(Comment(body[:_MAX_COMMENT_CHARS], start))
+        body = line[2:] if line[1:2] == b" " else line[1:]
+        # No character takes more than 4 bytes: decode no more than the kept part needs.
+        text = body[: 4 * _MAX_COMMENT_CHARS].decode(errors="replace")
+        self.comments.append(Comment(text[:_MAX_COMMENT_CHARS], start))
 
     def _dispatch(self, end: int, out: list[Event]) -> None:
         """A blank line: dispatch the event being built, if it has data."""
