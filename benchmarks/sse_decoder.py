@@ -236,13 +236,17 @@ def throughput(size: int, repeat: int) -> Timings:
 
     Ours also decodes the same events with CRLF line ends, with CR line ends
     (each a diagnostic, up to the cap) and as ``data:`` with no space (each a
-    diagnostic too), for the record.
+    diagnostic too); and ours and httpx-sse decode them with an ``event:``
+    line each, which takes our line-by-line path; all for the record.
     """
     body = build_stream(size)
     runs = [(name, decode, body) for name, decode in DECODERS.items()]
     runs.append(("conformance.sse, CRLF", run_ours, body.replace(b"\n", b"\r\n")))
     runs.append(("conformance.sse, CR", run_ours, body.replace(b"\n", b"\r")))
     runs.append(("conformance.sse, data:", run_ours, body.replace(b"data: ", b"data:")))
+    named = body.replace(b"data: ", b"event: chunk\ndata: ")
+    runs.append(("conformance.sse, event:", run_ours, named))
+    runs.append(("httpx-sse, event:", run_httpx_sse, named))
     expected = run_split([body])
     times: Timings = {label: (len(data), []) for label, _, data in runs}
     for _ in range(repeat):
@@ -324,7 +328,7 @@ def _report_throughput(times: Timings) -> None:
     best = {label: n / MB / min(runs) for label, (n, runs) in times.items()}
     median = {label: n / MB / statistics.median(runs) for label, (n, runs) in times.items()}
     for label in times:
-        print(f"  {label:22} best {best[label]:6.1f} MB/s   median {median[label]:6.1f} MB/s")
+        print(f"  {label:23} best {best[label]:6.1f} MB/s   median {median[label]:6.1f} MB/s")
     for name in ("httpx-sse", "openai", "split"):
         ratio_best = best["conformance.sse"] / best[name]
         ratio_median = median["conformance.sse"] / median[name]
