@@ -472,7 +472,10 @@ class SSEDecoder:
             rest = lines.pop()
             for line in lines:
                 end = pos + len(line) + 1
-                self._line(line, pos, end, no, out)
+                if line:
+                    self._line(line, pos, end, no, out)
+                else:  # a blank line, one call sooner
+                    self._dispatch(end, out)
                 pos, no = end, no + 1
             return pos, no, rest
         parts = _LINE_END.split(text)  # line, line end, line, line end, ..., rest
