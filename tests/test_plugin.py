@@ -212,3 +212,12 @@ def test_fixtures_skip_without_a_target(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_mine="def test_t(exo_target):\n    pass\n")
     result = pytester.runpytest("-rs")
     result.stdout.fnmatch_lines(["*no endpoint under test*"])
+
+
+def test_a_broken_non_stream_body_does_not_stop_model_discovery(
+    pytester: pytest.Pytester, reference_server: ServerFactory
+) -> None:
+    url = reference_server("--fault", "nonstream-empty-body", "--token-delay", "0.001")
+    result = pytester.runpytest("--exo-url", url, "--exo-rules", "completion.schema")
+    result.stdout.fnmatch_lines(["*completion.schema  MUST  ?nonstream-basic?*"])
+    assert result.ret == 1
