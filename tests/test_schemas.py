@@ -805,3 +805,13 @@ def test_values_that_are_not_json_are_rendered_anyway() -> None:
     problem = validate("chat-completion-chunk", chunk(created=b"123"))[0]
     assert problem.path == "$.created"
     assert "123" in problem.actual
+
+
+def test_report_baseline_section_is_checked() -> None:
+    entry = {"rule": "headers.*", "target": "*", "scenario": "*", "reason": "r", "expires": ""}
+    doc = report()
+    doc["baseline"] = {"file": "b.toml", "entries": 1, "stale": [entry], "expired": []}
+    assert validate("report", doc) == []
+    doc["baseline"]["stale"] = [{"rule": "headers.*"}]
+    problems = validate("report", doc)
+    assert problems and problems[0].path.startswith("$.baseline.stale[0]")
