@@ -11,23 +11,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final, TypeGuard
+from typing import Any, Final
 
 from ..scenarios import SHORT_MAX_TOKENS, STREAMS
 from ..schemas import validate
 from ..transcript import Event, Transcript
 from . import specs
-from .common import no_stream, preview
+from .common import no_stream
 from .registry import Level, Verdict, failed, passed, rule, skipped
+from .values import MISSING, is_int, requested, show, usage_problem
 
 __all__ = [
     "FINISH_REASONS",
     "USAGE_REQUESTED",
     "USAGE_UNREQUESTED",
-    "is_int",
-    "requested",
-    "show",
-    "usage_problem",
 ]
 
 #: The finish reasons OpenAI defines for a chat completion choice.
@@ -37,33 +34,12 @@ USAGE_REQUESTED: Final = ("stream-usage", "stream-max-tokens")
 #: Stream scenarios that do not.
 USAGE_UNREQUESTED: Final = ("stream-basic", "stream-long")
 
-_COUNTS: Final = ("prompt_tokens", "completion_tokens", "total_tokens")
 #: Delta fields whose text is generated tokens (``reasoning_content`` is how EXO,
 #: vLLM and DeepSeek stream thinking; ``reasoning`` is OpenRouter's name).
 _TEXT_FIELDS: Final = ("content", "reasoning_content", "reasoning", "refusal")
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "missing"
-
-
-MISSING: Final = _Missing()
-
-
 # -- reading chunks ------------------------------------------------------------
-
-
-def is_int(value: object) -> TypeGuard[int]:
-    """A JSON integer (``true`` is not one, though Python says it is)."""
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def show(value: object) -> str:
-    """A server value as short JSON, for Expected/Actual lines."""
-    if value is MISSING:
-        return "(missing)"
-    return preview(json.dumps(value, ensure_ascii=False, default=repr))
 
 
 @dataclass(frozen=True, slots=True)
@@ -465,25 +441,6 @@ def finish_reason_null(t: Transcript) -> Verdict:
 # -- usage -----------------------------------------------------------------------------
 
 
-def usage_problem(usage: object) -> str | None:
-    """What is wrong with a usage object, or None when its counts are consistent."""
-    if usage is None or usage is MISSING:
-        return "no usage"
-    if not isinstance(usage, dict):
-        return f"usage {show(usage)}, not an object"
-    for name in _COUNTS:
-        value = usage.get(name, MISSING)
-        if not is_int(value) or value < 0:
-            return f"usage.{name} {show(value)}, not an integer >= 0"
-    prompt, completion, total = (usage[name] for name in _COUNTS)
-    if total != prompt + completion:
-        return (
-            f"usage.total_tokens {total}, but prompt_tokens {prompt} + completion_tokens "
-            f"{completion} = {prompt + completion}"
-        )
-    return None
-
-
 def _describe_choices(chunk: dict[str, Any]) -> str:
     choices = chunk.get("choices", MISSING)
     if isinstance(choices, list) and all(isinstance(c, dict) for c in choices):
@@ -580,13 +537,6 @@ class _Tokens:
     exact: bool
     where: str
     at: int
-
-
-def requested(t: Transcript, name: str, default: int) -> int:
-    """An integer field of the request body, or ``default``."""
-    body = t.request.json()
-    value = body.get(name) if isinstance(body, dict) else None
-    return value if is_int(value) else default
 
 
 def _usage_tokens(t: Transcript) -> _Tokens | None:

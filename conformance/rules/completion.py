@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any, Final
 
 from ..scenarios import SHORT_MAX_TOKENS
 from ..schemas import validate
 from ..transcript import Transcript
 from . import specs
-from .chunk import is_int, requested, show, usage_problem
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
+from .values import is_int, key_offset, parse_body, requested, show, usage_problem
 
 __all__ = ["NONSTREAMS", "key_offset", "parse_body"]
 
 #: Scenarios whose main transcript is a non-stream chat completion.
 NONSTREAMS: Final = ("nonstream-basic", "nonstream-max-tokens")
 
-_KEY: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def _no_answer(t: Transcript) -> Verdict | None:
@@ -33,18 +30,6 @@ def _no_answer(t: Transcript) -> Verdict | None:
     return None
 
 
-def parse_body(t: Transcript) -> tuple[Any, str | None, int]:
-    """The body as JSON, or why it is not JSON and the byte offset where that shows."""
-    text = t.body.decode("utf-8", "replace")
-    try:
-        return json.loads(text), None, 0
-    except json.JSONDecodeError as error:
-        at = min(len(text[: error.pos].encode("utf-8")), max(0, len(t.body) - 1))
-        shown = preview(text) if text else "an empty body"
-        why = f"{error.msg.removesuffix(' at')} at byte {at}"
-        return None, f"{shown} is not JSON ({why}); {describe_end(t)}", at
-
-
 def _completion(t: Transcript) -> dict[str, Any] | Verdict:
     """The answer as a JSON object, or the skip that says why it cannot be judged."""
     if (skip := _no_answer(t)) is not None:
@@ -53,16 +38,6 @@ def _completion(t: Transcript) -> dict[str, Any] | Verdict:
     if not isinstance(value, dict):
         return skipped("the body is not a JSON object; see completion.schema")
     return value
-
-
-def key_offset(t: Transcript, path: str) -> int:
-    """Where the deepest key of a JSON path (``$.usage.total_tokens``) first shows in
-    the body, trying its parents when it is missing; 0 when none shows."""
-    for key in reversed(_KEY.findall(path)):
-        found = t.body.find(json.dumps(key).encode())
-        if found >= 0:
-            return found
-    return 0
 
 
 @rule(

@@ -8,8 +8,8 @@ from ..schemas import validate
 from ..transcript import Transcript
 from . import specs
 from .common import describe_end, preview
-from .completion import key_offset, parse_body
 from .registry import Level, Verdict, failed, passed, rule, skipped
+from .values import key_offset, parse_body
 
 __all__: list[str] = []
 
