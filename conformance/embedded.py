@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 __all__ = ["EmbeddedServer", "EmbeddedServerError"]
 
@@ -25,15 +25,22 @@ class EmbeddedServerError(RuntimeError):
 class EmbeddedServer:
     """``python -m conformance.reference`` on a free loopback port."""
 
-    def __init__(self, args: Sequence[str] = (), *, startup_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        args: Sequence[str] = (),
+        *,
+        env: Mapping[str, str] | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
         self.args = list(args)
+        self.env = dict(env or {})
         self.startup_timeout = startup_timeout
         self.url = ""
         self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> str:
         cmd = [sys.executable, "-m", "conformance.reference", "--port", "0", *self.args]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self._proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,

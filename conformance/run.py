@@ -99,7 +99,10 @@ class ConformanceRun:
         targets = []
         for url, label in zip(self.settings.urls, target_labels(self.settings.urls), strict=True):
             if url == EMBEDDED:
-                server = EmbeddedServer()
+                # With a key, the embedded server requires it, so auth.required
+                # has something to judge; the key travels in its environment.
+                key = self.settings.api_key
+                server = EmbeddedServer(env={"EXO_REFERENCE_API_KEY": key} if key else None)
                 self._servers.append(server)
                 url = server.start()
             targets.append(Target(url, "", self.settings.api_key, label))

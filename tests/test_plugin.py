@@ -221,3 +221,14 @@ def test_a_broken_non_stream_body_does_not_stop_model_discovery(
     result = pytester.runpytest("--exo-url", url, "--exo-rules", "completion.schema")
     result.stdout.fnmatch_lines(["*completion.schema  MUST  ?nonstream-basic?*"])
     assert result.ret == 1
+
+
+def test_embedded_server_requires_the_key_when_one_is_given(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--exo-url", "embedded", "--exo-api-key", "k-embedded-7f3",
+                                "--exo-rules", "auth.required", "--exo-rules", "stream.done",
+                                "-v")
+    result.stdout.fnmatch_lines(
+        ["*auth.required?auth? PASSED*", "*stream.done?stream-basic? PASSED*"]
+    )
+    assert "k-embedded-7f3" not in result.stdout.str()
+    assert result.ret == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import socket
 import sys
@@ -28,6 +29,10 @@ PROG = "python -m conformance.reference"
 _LOG_FORMAT = "%(levelname)s %(name)s: %(message)s"
 
 
+#: Environment variable read for --api-key when the option is not given.
+API_KEY_ENV = "EXO_REFERENCE_API_KEY"
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     p.add_argument("--host", default="127.0.0.1")
@@ -41,7 +46,14 @@ def parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help=f"pause before each token (default {DEFAULT_TOKEN_DELAY})",
     )
-    p.add_argument("--api-key", metavar="KEY", help="require Authorization: Bearer KEY")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        # The environment keeps the key off the process list (the plugin's
+        # embedded server is started that way).
+        default=os.environ.get(API_KEY_ENV) or None,
+        help=f"require Authorization: Bearer KEY (default: ${API_KEY_ENV})",
+    )
     p.add_argument(
         "--nondeterministic",
         action="store_true",
