@@ -87,8 +87,9 @@ class RuleItem(pytest.Item):
         return self.run.redact(f"exo-conformance harness error (please report it):\n{text}")
 
     def reportinfo(self) -> tuple[str, int | None, str]:
-        # No domain: pytest would print the rule ID's dots as "::".
-        return self.name, 0, ""
+        # The domain heads failure sections.  It must not end the node ID, or
+        # pytest prints the rule ID's dots as "::" in verbose lines.
+        return self.name, 0, f"{self.name} {self.rule.level}"
 
 
 class SuiteCollector(pytest.Collector):

@@ -31,4 +31,5 @@ def preview(text: str, limit: int = 80) -> str:
 def describe_end(t: Transcript) -> str:
     """How the body ended, in words, for Actual: lines."""
     detail = f": {t.ending_detail}" if t.ending_detail else ""
-    return f"the exchange ended {t.ending}{detail}, after {len(t.body)} bytes"
+    size = "" if "bytes" in detail else f", after {len(t.body)} bytes"
+    return f"the exchange ended {t.ending}{detail}{size}"
