@@ -168,11 +168,18 @@ class Transcript:
         """Events of type ``message`` (the ones OpenAI-style clients read)."""
         return [e for e in self.events if e.type == "message"]
 
-    def payloads(self) -> list[tuple[Event, Any]]:
-        """Each data event but ``[DONE]`` with its JSON value (None if not JSON)."""
+    def payloads(self, *, until_done: bool = True) -> list[tuple[Event, Any]]:
+        """Each data event before ``[DONE]`` with its JSON value (None if not JSON).
+
+        Clients stop reading at the first ``data: [DONE]``, so by default so does
+        this: what follows it is judged by ``stream.after-done`` alone.  With
+        ``until_done=False``, every data event but the ``[DONE]`` ones.
+        """
         out: list[tuple[Event, Any]] = []
         for event in self.data_events():
             if event.data == "[DONE]":
+                if until_done:
+                    break
                 continue
             try:
                 out.append((event, json.loads(event.data)))
@@ -180,9 +187,14 @@ class Transcript:
                 out.append((event, None))
         return out
 
-    def chunks(self) -> list[tuple[Event, dict[str, Any]]]:
-        """The JSON-object payloads that are not error events."""
-        return [(e, v) for e, v in self.payloads() if isinstance(v, dict) and "error" not in v]
+    def chunks(self, *, until_done: bool = True) -> list[tuple[Event, dict[str, Any]]]:
+        """The JSON-object payloads that are not error events (before ``[DONE]``,
+        unless ``until_done=False``)."""
+        return [
+            (e, v)
+            for e, v in self.payloads(until_done=until_done)
+            if isinstance(v, dict) and "error" not in v
+        ]
 
     def done_index(self) -> int | None:
         """Index in :attr:`events` of the first ``data: [DONE]``, or None."""

@@ -625,3 +625,20 @@ def test_exo_tool_call_event_finishes_the_choice() -> None:
     t = from_bytes(exo_body(last), headers=SSE)
     assert judge("chunk.finish-reason", t).outcome == "passed"
     assert judge("chunk.role-first", t).outcome == "passed"
+
+
+def test_chunks_after_done_are_left_to_stream_after_done() -> None:
+    """Clients stop at [DONE]: a chunk after it (no choices, content after the
+    finish, a usage chunk out of place) breaks no chunk rule; stream.after-done
+    judges it."""
+    late = [chunk({"content": " late"}), chunk(choices=[])]
+    for scenario, chunks in (("stream-basic", openai_chunks()),
+                             ("stream-max-tokens", openai_chunks(usage=True))):  # fmt: skip
+        body = sse(*chunks) + sse(*late, done=False)
+        t = from_bytes(body, scenario=scenario, headers=SSE)
+        assert len(t.chunks()) == len(chunks)
+        assert len(t.chunks(until_done=False)) == len(chunks) + len(late)
+        for rule in REGISTRY:
+            if rule.group == "chunk" and scenario in rule.scenarios:
+                assert judge(rule.id, t).outcome != "failed", (rule.id, judge(rule.id, t))
+        assert judge("stream.after-done", t).outcome == "failed"

@@ -102,6 +102,23 @@ def test_a_text_difference_without_a_cause_says_the_requests_were_separate() -> 
     assert verdict.outcome == "failed" and "second request" in verdict.actual
 
 
+def test_data_after_done_is_left_to_stream_after_done() -> None:
+    # The SDK stops at [DONE]; so do the joined deltas it is compared with.
+    body = stream_body() + event(chunk({"content": " late"}))
+    verdict = judge(with_sdk(ok(), body))
+    assert verdict.outcome == "passed", verdict
+
+
+def test_data_after_done_is_named_when_it_explains_a_difference() -> None:
+    late = event(chunk({"content": " late"}))
+    body = stream_body() + late
+    verdict = judge(with_sdk(ok(TEXT + " late"), body))
+    assert verdict.outcome == "failed"
+    assert "1 data event follows data: [DONE]" in verdict.actual
+    assert "second request" not in verdict.actual
+    assert verdict.offset == len(body) - len(late)
+
+
 def test_a_missing_done_fails_even_when_the_sdk_got_the_text() -> None:
     body = stream_body(done=False)
     verdict = judge(with_sdk(ok(), body))

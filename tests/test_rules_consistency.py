@@ -122,6 +122,13 @@ def test_content_fails_when_the_non_stream_answer_is_shorter() -> None:
     assert "non-stream continues: (ends here)" in verdict.actual
 
 
+def test_content_stops_at_done_as_clients_do() -> None:
+    body = stream() + event(chunk({"content": " late"}))
+    assert joined_content(twins(body)) == TEXT
+    verdict = judge("consistency.content", twins(body))
+    assert verdict.outcome == "passed", verdict.message
+
+
 def test_every_rule_skips_with_the_divergence_when_the_endpoint_is_not_deterministic() -> None:
     t = twins(repeat=completion(" Hello there"))
     for rule_id in CONSISTENCY:

@@ -60,13 +60,29 @@ def test_recovers_fails_when_the_next_request_times_out() -> None:
     assert "ended deadline" in verdict.actual
 
 
-def test_recovers_fails_on_an_error_or_an_incomplete_answer() -> None:
+def test_recovers_fails_on_an_error_status_or_a_body_without_an_answer() -> None:
     busy = from_bytes(b'{"error": {"message": "busy"}}', status=503)
     verdict = judge("disconnect.recovers", dropped(busy))
     assert verdict.outcome == "failed" and "HTTP 503" in verdict.actual
+    empty = stream_transcript(b"")
+    verdict = judge("disconnect.recovers", dropped(empty))
+    assert verdict.outcome == "failed" and "no chunk, no [DONE]" in verdict.actual
+    only_error = stream_transcript(event({"error": {"message": "busy"}}))
+    verdict = judge("disconnect.recovers", dropped(only_error))
+    assert verdict.outcome == "failed" and "no chunk and no [DONE] in 1 event" in verdict.actual
+    reset = stream_transcript(stream_body(done=False), ending=Ending.RESET)
+    verdict = judge("disconnect.recovers", dropped(reset))
+    assert verdict.outcome == "failed" and "ended reset" in verdict.actual
+
+
+def test_recovers_leaves_how_the_answer_ends_to_the_stream_rules() -> None:
+    """A served stream without [DONE], or reporting an error then [DONE], is
+    stream.done's and error.stream-event's to judge, on every stream."""
     cut = stream_transcript(stream_body(done=False))
-    verdict = judge("disconnect.recovers", dropped(cut))
-    assert verdict.outcome == "failed" and "no [DONE]" in verdict.actual
+    assert judge("disconnect.recovers", dropped(cut)).outcome == "passed"
+    failed_then_done = event({"error": {"message": "failed"}}) + event("[DONE]")
+    verdict = judge("disconnect.recovers", dropped(stream_transcript(failed_then_done)))
+    assert verdict.outcome == "passed"
 
 
 def test_recovers_accepts_a_complete_non_stream_answer() -> None:

@@ -237,7 +237,27 @@ def _cause(t: Transcript, run: SdkRun) -> tuple[str, int | None]:
             "fails to JSON-decode it",
             offset,
         )
+    if (after := _after_done_cause(t))[0]:
+        return after
     return _done_cause(t, run)
+
+
+def _after_done_cause(t: Transcript) -> tuple[str, int | None]:
+    """The data events after ``[DONE]``, when there are any: the SDK never yields them."""
+    index = t.done_index()
+    if index is None:
+        return "", None
+    later = [e for e in t.events[index + 1 :] if e.type == "message"]
+    if not later:
+        return "", None
+    one = len(later) == 1
+    count = f"{len(later)} data event{'' if one else 's'} follow{'s' if one else ''}"
+    return (
+        f"{count} data: [DONE] (at byte {t.events[index].offset}), the first at byte "
+        f"{later[0].offset}: the SDK stops at [DONE] and never yields them, while a reader "
+        "that reads on to the close does",
+        later[0].offset,
+    )
 
 
 def _done_cause(t: Transcript, run: SdkRun) -> tuple[str, int | None]:

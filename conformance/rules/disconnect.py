@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..scenarios_extra import (
     DISCONNECT,
     GENERATIONS_PATH,
@@ -35,22 +33,15 @@ def _not_dropped(t: Transcript) -> Verdict | None:
 # -- the next request -------------------------------------------------------------------
 
 
-def _finish_reason(t: Transcript) -> Any:
-    """The finish_reason of a stream or of a non-stream answer, or None."""
-    if t.done_index() is not None or t.events:
-        for _, chunk in t.chunks():
-            for choice in chunk.get("choices") or []:
-                if isinstance(choice, dict) and choice.get("finish_reason") is not None:
-                    return choice["finish_reason"]
-        return None
-    body = t.json()
-    choices = body.get("choices") if isinstance(body, dict) else None
-    first = choices[0] if isinstance(choices, list) and choices else None
-    return first.get("finish_reason") if isinstance(first, dict) else None
-
-
 def _served_problem(t: Transcript) -> str | None:
-    """Why ``t`` is not a complete answer, or None when it is one."""
+    """Why ``t`` was not served, or None when it was.
+
+    Served means answered: HTTP 200 and a body the server ended, holding at
+    least one chunk or ``[DONE]`` (or, for a non-stream answer, a JSON object
+    that is not an error).  How well-formed that answer is ([DONE], finish
+    reasons, error events) is judged on every stream by the rules made for
+    it; a fault that breaks every stream must not be blamed on the drop.
+    """
     if t.status is None:
         return f"no response: {describe_end(t)}"
     if t.status != 200:
@@ -58,18 +49,23 @@ def _served_problem(t: Transcript) -> str | None:
         return f"HTTP {t.status}: {shown!r}"
     if t.ending is not Ending.COMPLETE:
         return f"HTTP 200, but {describe_end(t)}"
-    if t.events and t.done_index() is None:
-        return f"HTTP 200, but the stream has no [DONE] ({len(t.events)} events)"
-    if _finish_reason(t) is None:
-        return "HTTP 200, but the answer has no finish_reason"
-    return None
+    if t.chunks() or t.done_index() is not None:
+        return None
+    if t.events:
+        events = f"{len(t.events)} event{'s' * (len(t.events) != 1)}"
+        return f"HTTP 200, but no chunk and no [DONE] in {events}"
+    body = t.json()
+    if isinstance(body, dict) and "error" not in body:
+        return None
+    shown = preview(t.body.decode("utf-8", "replace")) if t.body else "an empty body"
+    return f"HTTP 200, but no chunk, no [DONE] and no answer: {shown!r}"
 
 
 @rule(
     "disconnect.recovers",
     level=Level.MUST,
     requirement="After a client drops a stream partway, the next request is served: HTTP 200 "
-    "and a complete answer within the deadline.",
+    "and a body the server ends, with at least one chunk or `[DONE]`, within the deadline.",
     spec=ASGI_DISCONNECT,
     hint="Let a client disconnect end the work it started: in the stream generator, catch "
     "asyncio.CancelledError (or poll `await request.is_disconnected()`), stop the generation "
@@ -87,7 +83,7 @@ def recovers(t: Transcript) -> Verdict:
     if problem is not None:
         at = 0 if following.body else None
         return failed(
-            "the next request served: HTTP 200, a finish_reason and [DONE]",
+            "the next request served: HTTP 200 and a body the server ends, with a chunk or [DONE]",
             f"after the drop ({t.ending_detail}), the next request got {problem}",
             at=at,
             source="next",
