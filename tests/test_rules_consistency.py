@@ -340,9 +340,10 @@ def test_utf8_split_across_one_byte_writes_joins_to_the_same_text(
 
 
 @pytest.mark.slow
-def test_tools_skip_on_the_reference_server_which_has_no_tools(
+def test_tools_pass_on_the_reference_server_which_calls_get_weather(
     reference_server: ServerFactory,
 ) -> None:
     t = record(reference_server, "consistency-tools")
     verdict = judge("consistency.tool-calls", t)
-    assert verdict.outcome == "skipped" and "no tool call either way" in verdict.message
+    assert verdict.outcome == "passed", verdict.actual
+    assert verdict.message == '#0 function get_weather({"city":"Paris"})'

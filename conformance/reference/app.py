@@ -28,6 +28,7 @@ from .pipeline import (
 from .response import Reply, ReplyResponse
 from .settings import Settings
 from .text import Completion, plan_completion
+from .tools import chosen_tool, tool_completion
 from .validation import ChatRequest, parse_body, validate
 
 __all__ = ["GENERATIONS_PATH", "ReferenceServer", "create_app"]
@@ -57,7 +58,20 @@ class ReferenceServer:
         chat = await self._read(request)
         if isinstance(chat, ApiError):
             return ReplyResponse(error_reply(self.fault, chat))
-        completion = plan_completion(
+        completion = self._plan(chat)
+        answer = Answer(chat.model)
+        if chat.stream:
+            return ReplyResponse(self._stream(answer, completion, chat.include_usage))
+        delay = self.settings.token_delay
+        await generate(completion, delay=delay, tracker=self.tracker)
+        return ReplyResponse(completion_reply(self.fault, answer.completion(completion)))
+
+    def _plan(self, chat: ChatRequest) -> Completion:
+        """A tool call when the request asks for one (see ``tools``), text otherwise."""
+        tool = chosen_tool(chat.tools, chat.tool_choice, chat.messages)
+        if tool is not None:
+            return tool_completion(tool, chat.messages, max_tokens=chat.max_tokens)
+        return plan_completion(
             chat.model,
             chat.messages,
             seed=chat.seed,
@@ -65,12 +79,6 @@ class ReferenceServer:
             stop=chat.stop,
             salt=os.urandom(8) if self.settings.nondeterministic else b"",
         )
-        answer = Answer(chat.model)
-        if chat.stream:
-            return ReplyResponse(self._stream(answer, completion, chat.include_usage))
-        delay = self.settings.token_delay
-        await generate(completion, delay=delay, tracker=self.tracker)
-        return ReplyResponse(completion_reply(self.fault, answer.completion(completion)))
 
     async def _read(self, request: Request) -> ChatRequest | ApiError:
         """Every check that must pass before a stream may start."""

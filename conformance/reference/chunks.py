@@ -10,7 +10,7 @@ from typing import Any
 from .text import Completion
 from .wire import JsonObject
 
-__all__ = ["FINGERPRINT", "Answer", "new_completion_id"]
+__all__ = ["FINGERPRINT", "Answer", "new_call_id", "new_completion_id"]
 
 FINGERPRINT = "exo-reference"
 
@@ -19,13 +19,34 @@ def new_completion_id() -> str:
     return f"chatcmpl-{secrets.token_hex(12)}"
 
 
+def new_call_id() -> str:
+    return f"call_{secrets.token_hex(12)}"
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """One answer's identity: every chunk of a stream shares id, created and model."""
+    """One answer's identity: every chunk of a stream shares id, created and model.
+
+    ``call_id`` is the id of the tool call, when the answer is one.
+    """
 
     model: str
     id: str = field(default_factory=new_completion_id)
     created: int = field(default_factory=lambda: int(time.time()))
+    call_id: str = field(default_factory=new_call_id)
+
+    def opening(self, completion: Completion) -> JsonObject:
+        """The first delta: the role, and a tool call's id, type and name (no arguments yet)."""
+        if completion.tool_name is None:
+            return {"role": "assistant", "content": ""}
+        call = {"index": 0, **self._call(completion.tool_name, "")}
+        return {"role": "assistant", "content": None, "tool_calls": [call]}
+
+    def piece(self, completion: Completion, token: str) -> JsonObject:
+        """The delta of one token: text, or a piece of the tool call's arguments."""
+        if completion.tool_name is None:
+            return {"content": token}
+        return {"tool_calls": [{"index": 0, "function": {"arguments": token}}]}
 
     def chunk(
         self,
@@ -43,7 +64,10 @@ class Answer:
         return chunk
 
     def completion(self, completion: Completion) -> JsonObject:
-        message = {"role": "assistant", "content": completion.text}
+        message: JsonObject = {"role": "assistant", "content": completion.text}
+        if completion.tool_name is not None:
+            call = self._call(completion.tool_name, completion.text)
+            message = {"role": "assistant", "content": None, "tool_calls": [call]}
         choice = {
             "index": 0,
             "message": message,
@@ -53,6 +77,13 @@ class Answer:
         body = self._base("chat.completion", [choice], include_usage=False)
         body["usage"] = usage(completion)
         return body
+
+    def _call(self, name: str, arguments: str) -> JsonObject:
+        return {
+            "id": self.call_id,
+            "type": "function",
+            "function": {"name": name, "arguments": arguments},
+        }
 
     def _base(self, obj: str, choices: list[Any], include_usage: bool) -> JsonObject:
         body: JsonObject = {

@@ -53,13 +53,18 @@ async def stream_items(
     delay: float,
     tracker: GenerationTracker,
 ) -> AsyncIterator[Item]:
-    """The correct event sequence of one streamed answer, one token per chunk."""
+    """The correct event sequence of one streamed answer, one token per chunk.
+
+    A tool call opens with its id, type and name, then streams its arguments
+    in pieces, as OpenAI does.
+    """
     yield Comment()
-    yield Data.of(answer.chunk({"role": "assistant", "content": ""}, include_usage=include_usage))
+    yield Data.of(answer.chunk(answer.opening(completion), include_usage=include_usage))
     with tracker.track():
         for token in completion.tokens:
             await asyncio.sleep(delay)
-            yield Data.of(answer.chunk({"content": token}, include_usage=include_usage))
+            delta = answer.piece(completion, token)
+            yield Data.of(answer.chunk(delta, include_usage=include_usage))
     final = answer.chunk({}, completion.finish_reason, include_usage=include_usage)
     yield Data.of(final)
     if include_usage:

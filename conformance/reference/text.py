@@ -23,6 +23,7 @@ __all__ = [
     "Completion",
     "message_text",
     "plan_completion",
+    "prompt_tokens",
 ]
 
 PLAIN_WORDS: tuple[str, ...] = (
@@ -53,11 +54,16 @@ _MULTIBYTE = re.compile(r"\b(unicode|emoji)\b", re.IGNORECASE)
 
 @dataclass(frozen=True, slots=True)
 class Completion:
-    """What one request generates: its tokens, why it ended, its prompt size."""
+    """What one request generates: its tokens, why it ended, its prompt size.
+
+    With ``tool_name`` set the answer is a call to that function, and the
+    tokens are the pieces of its arguments instead of text.
+    """
 
     tokens: tuple[str, ...]
     finish_reason: str
     prompt_tokens: int
+    tool_name: str | None = None
 
     @property
     def text(self) -> str:
@@ -102,8 +108,12 @@ def plan_completion(
     cut = _first_stop(tokens, stop)
     if cut is not None:
         tokens, finish = cut, "stop"
-    prompt = sum(len(message_text(m).split()) for m in messages)
-    return Completion(tuple(tokens), finish, max(prompt, 1))
+    return Completion(tuple(tokens), finish, prompt_tokens(messages))
+
+
+def prompt_tokens(messages: Sequence[JsonObject]) -> int:
+    """The prompt's size: its words, at least one."""
+    return max(sum(len(message_text(m).split()) for m in messages), 1)
 
 
 def _draw(key: bytes, position: int) -> int:

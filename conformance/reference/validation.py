@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ApiError
+from .tools import NO_TOOLS, Tool, ToolChoice, parse_tools
 from .wire import JsonObject
 
 __all__ = ["ChatRequest", "parse_body", "validate"]
@@ -28,6 +29,8 @@ class ChatRequest:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     temperature: float = 1.0
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice = NO_TOOLS
 
 
 def parse_body(raw: bytes) -> JsonObject | ApiError:
@@ -89,6 +92,9 @@ def _options(body: JsonObject) -> dict[str, Any] | ApiError:
     temperature = _temperature(body.get("temperature"))
     if isinstance(temperature, ApiError):
         return temperature
+    tools = parse_tools(body)
+    if isinstance(tools, ApiError):
+        return tools
     return {
         "stream": stream,
         "include_usage": usage,
@@ -96,6 +102,8 @@ def _options(body: JsonObject) -> dict[str, Any] | ApiError:
         "stop": stop,
         "seed": seed,
         "temperature": temperature,
+        "tools": tools[0],
+        "tool_choice": tools[1],
     }
 
 
