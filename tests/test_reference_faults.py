@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,9 +38,10 @@ Check = Callable[[Exchange, Exchange], None]
 
 @dataclass(frozen=True)
 class Case:
-    request: dict[str, Any]
+    request: dict[str, Any] | None
     check: Check
     token_delay: float = DELAY
+    path: str = "/v1/chat/completions"
 
 
 STREAM = chat_body(stream=True)
@@ -336,6 +338,53 @@ def no_space_after_colon(ex: Exchange, clean: Exchange) -> None:
     assert ex.body.startswith(b":keep-alive\n\n")
 
 
+def stream_500(ex: Exchange, clean: Exchange) -> None:
+    assert clean.status == 200 and ex.status == 500
+    assert ex.headers["content-type"] == "application/json"
+    assert json.loads(ex.body)["error"]["type"] == "server_error"
+
+
+def invalid_utf8(ex: Exchange, clean: Exchange) -> None:
+    assert ex.body.count(b"\xff") == 1 and b"\xff" not in clean.body
+    first = next(c for c in _content_chunks(clean))["choices"][0]["delta"]["content"]
+    assert b'"content":"\xff' + first.encode() in ex.body
+
+
+def unterminated_last(ex: Exchange, clean: Exchange) -> None:
+    assert clean.body.endswith(b"data: [DONE]\n\n")
+    assert ex.body.endswith(b"data: [DONE]\n") and not ex.body.endswith(b"\n\n")
+    assert ex.body == clean_framing(clean.body, ex.body)[:-1]
+
+
+def nonstream_text_plain(ex: Exchange, clean: Exchange) -> None:
+    assert clean.headers["content-type"] == "application/json"
+    assert ex.headers["content-type"] == "text/plain; charset=utf-8"
+    assert (
+        json.loads(ex.body)["choices"][0]["message"]
+        == json.loads(clean.body)["choices"][0]["message"]
+    )
+
+
+def models_broken(ex: Exchange, clean: Exchange) -> None:
+    listing, good = json.loads(ex.body), json.loads(clean.body)
+    assert listing["object"] == "list"
+    assert [m["id"] for m in listing["data"]] == [m["id"] for m in good["data"]]
+    for entry in listing["data"]:
+        assert "object" not in entry and "owned_by" not in entry
+        assert isinstance(entry["created"], str)
+
+
+def content_not_string(ex: Exchange, clean: Exchange) -> None:
+    parts = [c["choices"][0]["delta"]["content"] for c in _content_chunks(ex)]
+    assert parts and all(isinstance(p, list) and p[0]["type"] == "text" for p in parts)
+    assert "".join(p[0]["text"] for p in parts) == stream_text(clean.body)
+
+
+def choice_index_wrong(ex: Exchange, clean: Exchange) -> None:
+    assert {c["choices"][0]["index"] for c in _chunks_with_choices(ex)} == {1}
+    assert {c["choices"][0]["index"] for c in _chunks_with_choices(clean)} == {0}
+
+
 CASES: dict[str, Case] = {
     "no-done": Case(STREAM, no_done),
     "data-after-done": Case(STREAM, data_after_done),
@@ -365,6 +414,14 @@ CASES: dict[str, Case] = {
     "midstream-error": Case(STREAM, midstream_error),
     "wrong-object": Case(STREAM, wrong_object),
     "bad-finish-reason": Case(STREAM, bad_finish_reason),
+    "stream-500": Case(STREAM, stream_500),
+    "invalid-utf8": Case(STREAM, invalid_utf8),
+    "unterminated-last": Case(STREAM, unterminated_last),
+    "nonstream-text-plain": Case(COMPLETE, nonstream_text_plain),
+    "models-broken": Case(None, models_broken, path="/v1/models"),
+    "content-not-string": Case(STREAM, content_not_string),
+    "choice-index-wrong": Case(STREAM, choice_index_wrong),
+    "mixed-streams": Case(STREAM, _same_text),  # alone; mixing: test_mixed_streams_...
     SEED_BUG: Case(STREAM, seed_bug),
     "crlf": Case(STREAM, crlf),
     "cr": Case(STREAM, cr),
@@ -377,7 +434,7 @@ PAIRS = [
     (name, mode)
     for name, fault in FAULTS.items()
     for mode in ("server", "proxy")
-    if fault.scope == "server+proxy" or mode == "proxy"
+    if fault.scope in ("server+proxy", mode)
 ]
 
 
@@ -428,7 +485,22 @@ def test_fault_changes_the_wire(
     else:
         settings = Settings(fault=name, hold_open=HOLD_OPEN, token_delay=case.token_delay)
     faulty = start(settings)
-    case.check(exchange(faulty.url, case.request), exchange(clean.url, case.request))
+    faulty_ex = exchange(faulty.url, case.request, path=case.path)
+    case.check(faulty_ex, exchange(clean.url, case.request, path=case.path))
+
+
+def test_mixed_streams_swap_tokens_between_concurrent_streams(
+    start: Callable[[Settings], ServerHandle],
+) -> None:
+    srv = start(Settings(fault="mixed-streams", token_delay=SLOW_DELAY))
+    clean = start(Settings(token_delay=SLOW_DELAY))
+    bodies = [chat_body(f"prompt number {i}", stream=True, max_tokens=12) for i in range(2)]
+    alone = [stream_text(exchange(clean.url, b).body) for b in bodies]
+    assert alone[0] != alone[1]
+    with ThreadPoolExecutor(2) as pool:
+        mixed = [stream_text(x.body) for x in pool.map(lambda b: exchange(srv.url, b), bodies)]
+    assert mixed != alone
+    assert [stream_text(exchange(srv.url, b).body) for b in bodies] == alone
 
 
 def test_usage_wrong_sum_also_skews_non_stream_answers(

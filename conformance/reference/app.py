@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from contextlib import aclosing
 
@@ -21,6 +22,7 @@ from .pipeline import (
     error_reply,
     guarded,
     json_reply,
+    models_reply,
     prepare_request,
     stream_head,
     stream_writes,
@@ -47,7 +49,7 @@ class ReferenceServer:
     async def models(self, request: Request) -> Response:
         if not authorized(request, self.settings.api_key):
             return ReplyResponse(error_reply(self.fault, ApiError.bad_api_key()))
-        return ReplyResponse(json_reply(200, models_payload()))
+        return ReplyResponse(models_reply(self.fault, models_payload()))
 
     async def generations(self, request: Request) -> Response:
         if not authorized(request, self.settings.api_key):
@@ -61,7 +63,7 @@ class ReferenceServer:
         completion = self._plan(chat)
         answer = Answer(chat.model)
         if chat.stream:
-            return ReplyResponse(self._stream(answer, completion, chat.include_usage))
+            return ReplyResponse(self._stream(answer, completion, chat.include_usage, _batch(chat)))
         delay = self.settings.token_delay
         await generate(completion, delay=delay, tracker=self.tracker)
         return ReplyResponse(completion_reply(self.fault, answer.completion(completion)))
@@ -89,7 +91,9 @@ class ReferenceServer:
             return body
         return validate(prepare_request(self.fault, body, MODELS), MODELS)
 
-    async def _stream(self, answer: Answer, completion: Completion, include_usage: bool) -> Reply:
+    async def _stream(
+        self, answer: Answer, completion: Completion, include_usage: bool, batch: str
+    ) -> Reply:
         yield stream_head(self.fault)
         items = stream_items(
             answer,
@@ -98,10 +102,17 @@ class ReferenceServer:
             delay=self.settings.token_delay,
             tracker=self.tracker,
         )
-        writes = stream_writes(self.fault, guarded(items), self.settings.fault_options)
+        options = dataclasses.replace(self.settings.fault_options, batch=batch)
+        writes = stream_writes(self.fault, guarded(items), options)
         async with aclosing(writes):
             async for write in writes:
                 yield write
+
+
+def _batch(chat: ChatRequest) -> str:
+    """The batch a request joins: its sampling parameters, all but the messages."""
+    return repr((chat.model, chat.include_usage, chat.max_tokens, chat.stop, chat.seed,
+                 chat.temperature))  # fmt: skip
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -33,13 +33,14 @@ FaultOptions = t.FaultOptions
 JsonReply = t.JsonReply
 
 Kind = Literal["fault", "valid-variant"]
-Scope = Literal["server+proxy", "proxy"]
+Scope = Literal["server+proxy", "server", "proxy"]
 RequestHook = Callable[[JsonObject, Sequence[str]], JsonObject]
 HeadHook = Callable[[Head], Head]
 ItemsHook = Callable[[AsyncIterator[Item], FaultOptions], AsyncIterator[Item]]
 WritesHook = Callable[[AsyncIterator[bytes], FaultOptions], AsyncIterator[bytes]]
 ErrorHook = Callable[[JsonReply], JsonReply]
 CompletionHook = Callable[[JsonObject], JsonObject | bytes]
+ModelsHook = Callable[[JsonObject], JsonObject]
 
 SEED_BUG = "seed-bug"
 
@@ -60,6 +61,8 @@ class Fault:
     writes: WritesHook | None = None
     error: ErrorHook | None = None
     completion: CompletionHook | None = None
+    completion_head: HeadHook | None = None
+    models: ModelsHook | None = None
 
     @property
     def needs_items(self) -> bool:
@@ -274,6 +277,70 @@ _CATALOG: tuple[Fault, ...] = (
         "The stream's finish chunk says `finish_reason: done` (non-stream stays right).",
         "servers that invent their own finish reasons",
         items=t.edit_chunks(t.set_finish_reason("done")),
+    ),
+    Fault(
+        "stream-500",
+        "fault",
+        "Valid stream requests are answered 500 with a JSON error body.",
+        "a server whose streaming path fails before the first event (a missing "
+        "dependency, a crashed worker) and reports it as an HTTP error",
+        head=t.refuse_head,
+        writes=t.error_body,
+    ),
+    Fault(
+        "invalid-utf8",
+        "fault",
+        "One content chunk carries a 0xFF byte, which is never valid UTF-8.",
+        "servers that cut a multi-byte character between two chunks, or send Latin-1",
+        writes=t.corrupt_utf8,
+    ),
+    Fault(
+        "unterminated-last",
+        "fault",
+        "The final `data: [DONE]` ends with one line end, not a blank line, so it is "
+        "never dispatched.",
+        "writers that put the blank line before each event instead of after it",
+        writes=t.unterminate_last,
+    ),
+    Fault(
+        "nonstream-text-plain",
+        "fault",
+        "Non-stream answers carry their JSON as `Content-Type: text/plain`.",
+        "handlers that return a serialised string instead of a JSON response",
+        completion_head=t.set_content_type("text/plain; charset=utf-8"),
+    ),
+    Fault(
+        "models-broken",
+        "fault",
+        "`GET /v1/models` entries lack `object` and `owned_by`, and `created` is a string "
+        "(ids and the list shape stay, so clients can still pick a model).",
+        "servers that build the model list by hand from their own model cards",
+        models=t.break_model_entries,
+    ),
+    Fault(
+        "content-not-string",
+        "fault",
+        "`delta.content` is sent as a list of content parts "
+        '(`[{"type": "text", "text": ...}]`) instead of a string.',
+        "servers that reuse the multimodal message format for deltas",
+        items=t.edit_chunks(t.content_as_parts),
+    ),
+    Fault(
+        "choice-index-wrong",
+        "fault",
+        "Every choice of a single-choice stream says `index: 1`.",
+        "servers that number choices from 1, or by backend replica",
+        items=t.edit_chunks(t.set_choice_index(1)),
+    ),
+    Fault(
+        "mixed-streams",
+        "fault",
+        "Concurrent streams with the same sampling parameters share one token table: from "
+        "the third content token each sends another stream's token (alone, answers are "
+        "right).",
+        "a batching engine whose per-request state (queue, detokenizer) is shared within a batch",
+        scope="server",
+        items=t.mix_batches,
     ),
     Fault(
         SEED_BUG,

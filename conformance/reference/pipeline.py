@@ -21,6 +21,7 @@ __all__ = [
     "error_reply",
     "guarded",
     "json_reply",
+    "models_reply",
     "prepare_request",
     "stream_head",
     "stream_writes",
@@ -47,8 +48,16 @@ def error_reply(fault: Fault, error: ApiError | JsonReply) -> Reply:
     return json_reply(reply.status, reply.body)
 
 
-def completion_reply(fault: Fault, body: JsonObject, status: int = 200) -> Reply:
-    return json_reply(status, fault.completion(body) if fault.completion else body)
+async def completion_reply(fault: Fault, body: JsonObject, status: int = 200) -> Reply:
+    reply = json_reply(status, fault.completion(body) if fault.completion else body)
+    async for piece in reply:
+        if isinstance(piece, Head) and fault.completion_head:
+            piece = fault.completion_head(piece)
+        yield piece
+
+
+def models_reply(fault: Fault, listing: JsonObject, status: int = 200) -> Reply:
+    return json_reply(status, fault.models(listing) if fault.models else listing)
 
 
 def stream_head(fault: Fault) -> Head:

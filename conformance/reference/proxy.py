@@ -29,6 +29,7 @@ from .pipeline import (
     close,
     completion_reply,
     error_reply,
+    models_reply,
     prepare_request,
     stream_head,
     stream_writes,
@@ -143,16 +144,22 @@ class ReferenceProxy:
         except httpx.HTTPError as exc:
             reply = error_reply(self.fault, _upstream_failure(exc))
         else:
-            reply = self._passthrough(upstream, upstream.content)
+            listing = _json_object(upstream.content) if path == "/v1/models" else None
+            if self.fault.models is not None and listing is not None and upstream.is_success:
+                reply = models_reply(self.fault, listing, upstream.status_code)
+            else:
+                reply = self._passthrough(upstream, upstream.content)
         async for piece in reply:
             yield piece
 
     def _passthrough(self, upstream: httpx.Response, data: bytes) -> Reply:
         """The upstream's status and body; the fault's hooks see it only if it is JSON."""
         status = upstream.status_code
-        hook = self.fault.error if status >= 400 else self.fault.completion
+        fault = self.fault
+        changes = fault.completion is not None or fault.completion_head is not None
+        hook = fault.error is not None if status >= 400 else changes
         body = _json_object(data)
-        if hook is not None and body is not None:
+        if hook and body is not None:
             if status >= 400:
                 return error_reply(self.fault, JsonReply(status, body))
             return completion_reply(self.fault, body, status)

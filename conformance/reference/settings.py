@@ -36,6 +36,8 @@ class Settings:
         fault = get_fault(self.fault)
         if fault.scope == "proxy" and self.proxy_to is None:
             raise ValueError(f"fault {fault.name!r} is a proxy code path: it needs --proxy-to")
+        if fault.scope == "server" and self.proxy_to is not None:
+            raise ValueError(f"fault {fault.name!r} exists in the server only, not with --proxy-to")
         if self.token_delay < 0 or self.hold_open < 0:
             raise ValueError("--token-delay and --hold-open must not be negative")
 

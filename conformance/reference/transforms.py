@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import copy
 import gzip
+import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
 from .chunks import new_completion_id
-from .errors import error_event
-from .wire import DONE, Comment, Data, Head, Item, JsonObject
+from .errors import ApiError, error_event
+from .wire import DONE, Comment, Data, Head, Item, JsonObject, dump_json
 
 __all__ = [
     "FaultOptions",
@@ -23,12 +24,15 @@ __all__ = [
     "add_content_encoding",
     "add_role_everywhere",
     "answer_errors_with_200",
+    "break_model_entries",
     "break_stream",
     "buffer_writes",
     "bury_usage",
     "chunk_after_done",
     "comment_between_events",
     "content_after_finish",
+    "content_as_parts",
+    "corrupt_utf8",
     "detail_errors",
     "drop_done",
     "drop_header",
@@ -37,29 +41,36 @@ __all__ = [
     "drop_role",
     "edit_chunks",
     "empty_body",
+    "error_body",
     "gzip_writes",
     "hold_open",
     "insert_after_first",
     "midstream_error",
     "mint_ids",
+    "mix_batches",
     "null_finish_reason",
+    "refuse_head",
     "repeat_finish",
     "serve_unknown_models",
+    "set_choice_index",
     "set_content_type",
     "set_finish_reason",
     "set_object",
     "skew_usage",
     "skew_usage_in_chunks",
     "split_bytes",
+    "unterminate_last",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class FaultOptions:
-    """Knobs a fault reads: how long to hold a body open, where to break a stream."""
+    """Knobs a fault reads: how long to hold a body open, where to break a stream,
+    and which batch a stream joins (its sampling parameters, for ``mix_batches``)."""
 
     hold_open: float = 5.0
     break_after: int = 3
+    batch: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,11 @@ def set_content_type(value: str) -> Callable[[Head], Head]:
 
 def add_content_encoding(head: Head) -> Head:
     return head.with_header("Content-Encoding", "gzip")
+
+
+def refuse_head(head: Head) -> Head:
+    """A 500 with a JSON body instead of the stream (see ``error_body``)."""
+    return Head(500, (("Content-Type", "application/json"),))
 
 
 # -- items --------------------------------------------------------------------
@@ -174,6 +190,19 @@ def set_finish_reason(value: str) -> ChunkEdit:
 
 def set_object(value: str) -> ChunkEdit:
     return lambda chunk, index: chunk.update(object=value)
+
+
+def set_choice_index(value: int) -> ChunkEdit:
+    return _edit_choices(lambda c: c.update(index=value))
+
+
+def _as_parts(choice: JsonObject) -> None:
+    delta = choice.get("delta")
+    if isinstance(delta, dict) and isinstance(delta.get("content"), str) and delta["content"]:
+        delta["content"] = [{"type": "text", "text": delta["content"]}]
+
+
+content_as_parts = _edit_choices(_as_parts)
 
 
 def mint_ids(chunk: JsonObject, index: int) -> None:
@@ -273,6 +302,76 @@ def midstream_error(code: str) -> Data:
     return error_event("The generation failed partway through.", code)
 
 
+#: Content token (0-based) from which ``mix_batches`` sends another stream's tokens.
+MIX_FROM = 2
+#: How long a stream waits for its partner's token before sending its own.
+MIX_WAIT_S = 1.0
+_POLL_S = 0.005
+#: (event loop, batch) -> stream number -> the content tokens it generated so far.
+_BATCHES: dict[tuple[int, str], dict[int, list[str]]] = {}
+_STREAM_NUMBERS = itertools.count()
+
+
+def _content(chunk: JsonObject) -> str:
+    """The non-empty string content of a chunk's first choice, or ""."""
+    for choice in _choices(chunk):
+        delta = choice.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            return str(delta["content"])
+    return ""
+
+
+async def _token_of(batch: dict[int, list[str]], partner: int, index: int) -> str | None:
+    """The partner's token ``index``, waiting a little for it; None once it has gone."""
+    waited = 0.0
+    while (tokens := batch.get(partner)) is not None and len(tokens) <= index:
+        if waited >= MIX_WAIT_S:
+            return None
+        await asyncio.sleep(_POLL_S)
+        waited += _POLL_S
+    return tokens[index] if tokens is not None else None
+
+
+async def mix_batches(items: Items, options: FaultOptions) -> Items:
+    """Streams of one batch share a token table, and read the wrong row of it.
+
+    Streams in flight with the same sampling parameters (``options.batch``) form
+    a batch.  From content token ``MIX_FROM`` on, each stream sends the token
+    its partner (the oldest other stream of the batch) generated at the same
+    position; a stream alone in its batch sends its own, so answers asked one
+    at a time stay right, and identical answers swap identical tokens.
+    """
+    key = (id(asyncio.get_running_loop()), options.batch)
+    batch = _BATCHES.setdefault(key, {})
+    me = next(_STREAM_NUMBERS)
+    mine = batch[me] = []
+    partner: int | None = None
+    try:
+        async for item in items:
+            chunk = _chunk(item)
+            text = _content(chunk) if chunk is not None else ""
+            if chunk is None or not text:
+                yield item
+                continue
+            index = len(mine)
+            mine.append(text)
+            if index >= MIX_FROM and partner is None:
+                partner = next((n for n in sorted(batch) if n != me), None)
+            theirs = await _token_of(batch, partner, index) if partner is not None else None
+            if theirs is None or theirs == text:
+                yield item
+                continue
+            for choice in _choices(chunk):
+                delta = choice.get("delta")
+                if isinstance(delta, dict) and delta.get("content") == text:
+                    delta["content"] = theirs
+            yield Data.of(chunk)
+    finally:
+        del batch[me]
+        if not batch:
+            _BATCHES.pop(key, None)
+
+
 async def comment_between_events(items: Items, options: FaultOptions) -> Items:
     first = True
     async for item in items:
@@ -297,6 +396,35 @@ async def split_bytes(writes: Writes, options: FaultOptions) -> Writes:
     async for write in writes:
         for i in range(len(write)):
             yield write[i : i + 1]
+
+
+async def corrupt_utf8(writes: Writes, options: FaultOptions) -> Writes:
+    """Puts one 0xFF byte (never valid in UTF-8) into the first non-empty content."""
+    marker = b'"content":"'
+    corrupted = False
+    async for write in writes:
+        at = write.find(marker) + len(marker) if not corrupted else -1
+        if at >= len(marker) and write[at : at + 1] != b'"':
+            write = write[:at] + b"\xff" + write[at:]
+            corrupted = True
+        yield write
+
+
+async def unterminate_last(writes: Writes, options: FaultOptions) -> Writes:
+    """The last write loses its final line end: the last event has no blank line."""
+    last: bytes | None = None
+    async for write in writes:
+        if last is not None:
+            yield last
+        last = write
+    if last is not None:
+        yield last[:-1] if last.endswith(b"\n\n") else last
+
+
+async def error_body(writes: Writes, options: FaultOptions) -> Writes:
+    """An error envelope instead of the stream; the stream is never read."""
+    error = ApiError(500, "The server failed to start the stream.", "server_error")
+    yield dump_json(error.envelope()).encode()
 
 
 async def hold_open(writes: Writes, options: FaultOptions) -> Writes:
@@ -350,3 +478,19 @@ def empty_body(body: JsonObject) -> JsonObject | bytes:
 def skew_usage(body: JsonObject) -> JsonObject | bytes:
     skew_usage_in_chunks(body, 0)
     return body
+
+
+# -- model lists --------------------------------------------------------------
+
+
+def break_model_entries(listing: JsonObject) -> JsonObject:
+    """Entries keep their ``id`` but lose ``object`` and ``owned_by``; ``created`` is a string."""
+    data = listing.get("data")
+    entries = [e for e in data if isinstance(e, dict)] if isinstance(data, list) else []
+    broken = []
+    for entry in entries:
+        rest = {k: v for k, v in entry.items() if k not in ("object", "owned_by")}
+        if "created" in rest:
+            rest["created"] = str(rest["created"])
+        broken.append(rest)
+    return {**listing, "data": broken}
