@@ -35,7 +35,6 @@ class SSEReader:
         self._raw = bytearray()
         self._data: list[str] = []
         self._comment: str | None = None
-        self._skip_lf = False
 
     def feed(self, chunk: bytes) -> list[Piece]:
         self._buffer += chunk
@@ -55,21 +54,16 @@ class SSEReader:
         return rest
 
     def _next_line(self) -> bytes | None:
-        if self._skip_lf and self._buffer:
-            self._skip_lf = False
-            if self._buffer[:1] == b"\n":
-                self._consume(1)
         ends = [i for i in (self._buffer.find(b"\r"), self._buffer.find(b"\n")) if i >= 0]
         if not ends:
             return None
         end = min(ends)
+        if self._buffer[end : end + 1] == b"\r" and end + 1 == len(self._buffer):
+            # A CR that ends the buffer may be half of a CRLF split across reads:
+            # wait for the next byte, so the LF stays with the event it ends.
+            return None
         line = bytes(self._buffer[:end])
-        if self._buffer[end : end + 2] == b"\r\n":
-            self._consume(end + 2)
-        else:
-            # A CR at the end of the buffer may be half of a CRLF split across reads.
-            self._skip_lf = self._buffer[end : end + 1] == b"\r"
-            self._consume(end + 1)
+        self._consume(end + (2 if self._buffer[end : end + 2] == b"\r\n" else 1))
         return line
 
     def _consume(self, size: int) -> None:
