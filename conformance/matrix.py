@@ -4,7 +4,9 @@ For every entry of the fault catalog, :func:`run_case` starts the reference
 server (and, in ``proxy`` mode, the fixed reference proxy in front of it) on
 loopback, runs the suite against it through the real command line
 (``python -m pytest --exo-url URL --exo-json report.json`` in an empty
-directory), and collects the rules that did not pass.  :func:`run_matrix`
+directory), and collects the rules that did not pass.  A catalog entry that
+shows only with a key (``Fault.needs_key``) runs with one: the server that
+carries the fault gets ``--api-key`` and the suite ``--exo-api-key``.  :func:`run_matrix`
 does that for many cases at once.
 
 From the rows, :func:`render_matrix` writes the fault-matrix document and
@@ -32,6 +34,7 @@ from .reference.models import MODELS
 from .rules import REGISTRY, Level
 
 __all__ = [
+    "API_KEY",
     "DEFAULT_JOBS",
     "NOT_PASSING",
     "SOLO",
@@ -70,6 +73,10 @@ SOLO = frozenset({"one-byte-writes"})
 
 _PYTEST_TIMEOUT_S = 600.0
 
+#: The key of keyed cases: given to the server (or proxy) that carries the fault
+#: and to the suite, whose auth scenario then sends no key and a wrong one.
+API_KEY = "exo-matrix-key"
+
 
 class MatrixError(RuntimeError):
     """A case could not be run (server did not start, pytest wrote no report)."""
@@ -82,22 +89,40 @@ class Case:
     ``mode`` ``server``: the reference server with the fault.  ``proxy``: the
     fixed reference proxy in front of the reference server; the fault is
     applied at the server, or at the proxy for proxy-only faults (seed-bug).
-    ``fault`` ``None`` is the correct endpoint.
+    ``fault`` ``None`` is the correct endpoint.  ``key``: run with an API key
+    even though the entry does not need one (the correct endpoint with a key);
+    entries that need one (``Fault.needs_key``) always get it.
     """
 
     fault: str | None
     mode: Mode = "server"
+    key: bool = False
 
     @property
     def entry(self) -> Fault:
         return get_fault(self.fault)
 
     @property
+    def with_key(self) -> bool:
+        return self.key or self.entry.needs_key
+
+    @property
+    def at_proxy(self) -> bool:
+        """Whether the fault (and the key) sits at the proxy rather than the server."""
+        return self.mode == "proxy" and self.entry.scope == "proxy"
+
+    @property
     def name(self) -> str:
         entry = self.entry
-        if self.mode == "server" or entry.scope == "proxy":
-            return entry.name
-        return f"{entry.name}@proxy"
+        name = entry.name
+        if self.mode == "proxy" and entry.scope != "proxy":
+            name += "@proxy"
+        return name + "+key" if self.key and not entry.needs_key else name
+
+    @property
+    def label(self) -> str:
+        """The mode column of the matrix document."""
+        return f"{self.mode}, with key" if self.with_key else self.mode
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -142,18 +167,21 @@ class Row:
 
 
 def all_cases() -> list[Case]:
-    """The clean server, every catalog entry, the clean proxy and the seed-bug proxy."""
-    cases = [Case(None)]
+    """The clean server (without and with a key), every catalog entry, the clean
+    proxy and the seed-bug proxy."""
+    cases = [Case(None), Case(None, key=True)]
     for fault in FAULTS.values():
         cases.append(Case(fault.name, "proxy" if fault.scope == "proxy" else "server"))
     cases.append(Case(None, "proxy"))
     return cases
 
 
-def _server_args(fault: Fault, token_delay: float) -> list[str]:
+def _server_args(fault: Fault, token_delay: float, *, keyed: bool = False) -> list[str]:
     args = ["--token-delay", str(token_delay)]
     if fault is not NO_FAULT:
         args += ["--fault", fault.name]
+    if keyed:
+        args += ["--api-key", API_KEY]
     return args
 
 
@@ -238,11 +266,19 @@ def _run_case(
     case: Case, token_delay: float, pytest_args: Sequence[str], started: float
 ) -> Row:
     fault = case.entry
-    at_proxy = case.mode == "proxy" and fault.scope == "proxy"
-    with EmbeddedServer(_server_args(NO_FAULT if at_proxy else fault, token_delay)) as server:
+    at_proxy = case.at_proxy
+    # The key goes where the fault is: a keyed server behind a correct proxy
+    # (which forwards the Authorization header), or a keyed faulty proxy.
+    server_args = _server_args(
+        NO_FAULT if at_proxy else fault, token_delay, keyed=case.with_key and not at_proxy
+    )
+    if case.with_key:
+        pytest_args = [*pytest_args, "--exo-api-key", API_KEY]
+    with EmbeddedServer(server_args) as server:
         if case.mode == "proxy":
             proxy_fault = fault if at_proxy else NO_FAULT
-            args = ["--proxy-to", server.url, *_server_args(proxy_fault, token_delay)]
+            proxy_args = _server_args(proxy_fault, token_delay, keyed=case.with_key and at_proxy)
+            args = ["--proxy-to", server.url, *proxy_args]
             with EmbeddedServer(args) as proxy:
                 url = proxy.url
                 code, data, output = _in_tempdir(url, pytest_args)
@@ -301,7 +337,9 @@ def render_matrix(rows: Iterable[Row]) -> str:
         "`tests/test_fault_matrix.py` fails when this file and a fresh run disagree.",
         "",
         "A rule is listed when it failed (MUST) or warned (SHOULD) on at least one",
-        "scenario.  Valid variants must trip nothing.",
+        "scenario.  Valid variants must trip nothing.  Rows *with key* run with an API",
+        "key: the server that carries the fault gets `--api-key`, the suite",
+        "`--exo-api-key`, so `auth.required` is judged rather than skipped.",
         "",
     ]
     sections: list[tuple[str, list[Row]]] = [
@@ -316,10 +354,10 @@ def render_matrix(rows: Iterable[Row]) -> str:
             continue
         out += [f"## {title}", "", "| fault | mode | description | rules tripped |",
                 "|---|---|---|---|"]
-        for row in sorted(section, key=lambda r: (r.case.entry.name, r.case.mode)):
+        for row in sorted(section, key=lambda r: (r.case.entry.name, r.case.label)):
             fault = row.case.entry
             out.append(
-                f"| `{fault.name}` | {row.case.mode} | {_cell(fault.description)} "
+                f"| `{fault.name}` | {row.case.label} | {_cell(fault.description)} "
                 f"| {_rules_cell(row.tripped)} |"
             )
         out.append("")

@@ -3,10 +3,11 @@
     python scripts/fault_matrix.py [--jobs N] [--check] [--faults NAME ...] [--proxy]
 
 Runs the whole suite against the reference server once per fault (and the
-clean server, the clean proxy and the seed-bug proxy), then writes both
-documents.  ``--check`` writes nothing and exits 1 when either would change.
-``--proxy`` instead runs every entry behind the fixed proxy too (fault applied
-at the server) and prints where the proxy changes what the suite sees.
+clean server without and with an API key, the clean proxy and the seed-bug
+proxy), then writes both documents.  ``--check`` writes nothing and exits 1
+when either would change.  ``--proxy`` instead runs every entry behind the
+fixed proxy too (fault applied at the server) and prints where the proxy
+changes what the suite sees.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _compare_proxy(cases: list[Case], jobs: int) -> int:
     alone = [c for c in cases if c.mode == "server"]
-    proxied = [Case(c.fault, "proxy") for c in alone]
+    proxied = [Case(c.fault, "proxy", c.key) for c in alone]
     started = time.monotonic()
     rows = run_matrix([*alone, *proxied], jobs=jobs)
     print(f"{len(rows)} runs in {time.monotonic() - started:.1f}s", file=sys.stderr)

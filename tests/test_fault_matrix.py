@@ -154,6 +154,12 @@ EXPECTED: dict[str, frozenset[str]] = {
         "concurrency.isolation",
         "concurrency.same-answer",  # the mixed answers differ from the same prompts alone
     }),
+    # Every other non-stream rule (completion.*, consistency.*) skips on a non-200
+    # and points at completion.status; streams, errors and the auth probe are untouched.
+    "nonstream-500": frozenset({"completion.status"}),
+    # Run with a key (needs_key): the suite's own requests carry it and pass; only
+    # the auth scenario's keyless and wrong-key requests show the missing check.
+    "auth-ignored": frozenset({"auth.required"}),
     # -- the seed's proxy: headers, then a reset with no body
     SEED_BUG: frozenset({
         "stream.done",
@@ -179,9 +185,11 @@ def _case_for(name: str) -> Case:
 
 
 CLEAN = [Case(None), Case(None, "proxy")]
+CLEAN_WITH_KEY = Case(None, key=True)
 #: test function -> the cases it reads (parametrized tests name theirs by parameter)
 CASES_BY_TEST: dict[str, list[Case]] = {
     "test_clean_server_and_fixed_proxy_trip_nothing": CLEAN,
+    "test_clean_server_with_a_key_trips_nothing_and_judges_auth": [CLEAN_WITH_KEY, Case(None)],
     "test_seed_bug_failure_names_the_cause": [_case_for(SEED_BUG)],
     "test_documents_match_a_fresh_run": all_cases(),
 }
@@ -297,6 +305,25 @@ def test_clean_server_and_fixed_proxy_trip_nothing(matrix: dict[Case, Row]) -> N
     assert proxied.tripped == alone.tripped, _explain(proxied, frozenset())
     # The proxy skips nothing the server alone judges.
     assert {s[:2] for s in proxied.skipped} == {s[:2] for s in alone.skipped}
+
+
+@pytest.mark.slow
+def test_clean_server_with_a_key_trips_nothing_and_judges_auth(matrix: dict[Case, Row]) -> None:
+    keyed, open_ = _row(matrix, CLEAN_WITH_KEY), _row(matrix, Case(None))
+    assert keyed.tripped == {}, _explain(keyed, frozenset())
+    # With a key auth.required is judged (and passes); without one it skips.
+    assert "auth.required" not in {s[0] for s in keyed.skipped}
+    assert "auth.required" in {s[0] for s in open_.skipped}
+    assert {s[:2] for s in keyed.skipped} == {s[:2] for s in open_.skipped} - {
+        ("auth.required", "MUST")
+    }
+
+
+def test_keyed_cases_are_named_and_labelled() -> None:
+    assert CLEAN_WITH_KEY.name == "none+key" and CLEAN_WITH_KEY.label == "server, with key"
+    needs = _case_for("auth-ignored")
+    assert needs.with_key and needs.name == "auth-ignored"
+    assert CLEAN_WITH_KEY in all_cases() and not Case(None).with_key
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ from conformance.reference.faults import SEED_BUG
 DELAY = 0.002
 HOLD_OPEN = 1.0
 SLOW_DELAY = 0.01  # for the timing cases: generation takes >= 20 * 10 ms
+KEY = "k-faults-31c"  # given to every fault that shows only with a key (needs_key)
 
 Check = Callable[[Exchange, Exchange], None]
 
@@ -385,6 +386,19 @@ def choice_index_wrong(ex: Exchange, clean: Exchange) -> None:
     assert {c["choices"][0]["index"] for c in _chunks_with_choices(clean)} == {0}
 
 
+def nonstream_500(ex: Exchange, clean: Exchange) -> None:
+    assert clean.status == 200 and ex.status == 500
+    assert ex.headers["content-type"] == "application/json"
+    assert int(ex.headers["content-length"]) == len(ex.body)
+    assert json.loads(ex.body)["error"]["type"] == "server_error"
+
+
+def auth_ignored(ex: Exchange, clean: Exchange) -> None:
+    # Sent without a key to a server (or proxy) configured with one: served anyway.
+    assert ex.status == 200
+    assert ex.json()["choices"][0]["message"] == clean.json()["choices"][0]["message"]
+
+
 CASES: dict[str, Case] = {
     "no-done": Case(STREAM, no_done),
     "data-after-done": Case(STREAM, data_after_done),
@@ -422,6 +436,8 @@ CASES: dict[str, Case] = {
     "content-not-string": Case(STREAM, content_not_string),
     "choice-index-wrong": Case(STREAM, choice_index_wrong),
     "mixed-streams": Case(STREAM, _same_text),  # alone; mixing: test_mixed_streams_...
+    "nonstream-500": Case(COMPLETE, nonstream_500),
+    "auth-ignored": Case(COMPLETE, auth_ignored),  # and test_auth_ignored_serves_...
     SEED_BUG: Case(STREAM, seed_bug),
     "crlf": Case(STREAM, crlf),
     "cr": Case(STREAM, cr),
@@ -480,10 +496,13 @@ def test_fault_changes_the_wire(
 ) -> None:
     case = CASES[name]
     clean = slow_upstream if case.token_delay == SLOW_DELAY else upstream
+    key = KEY if FAULTS[name].needs_key else None
     if mode == "proxy":
-        settings = Settings(fault=name, hold_open=HOLD_OPEN, proxy_to=clean.url)
+        settings = Settings(fault=name, hold_open=HOLD_OPEN, proxy_to=clean.url, api_key=key)
     else:
-        settings = Settings(fault=name, hold_open=HOLD_OPEN, token_delay=case.token_delay)
+        settings = Settings(
+            fault=name, hold_open=HOLD_OPEN, token_delay=case.token_delay, api_key=key
+        )
     faulty = start(settings)
     faulty_ex = exchange(faulty.url, case.request, path=case.path)
     case.check(faulty_ex, exchange(clean.url, case.request, path=case.path))
@@ -532,3 +551,33 @@ def test_truncating_faults_stop_the_generation(start: Callable[[Settings], Serve
     exchange(srv.url, STREAM)
     counts = exchange(srv.url, path="/v1/conformance/generations").json()
     assert counts == {"active": 0, "started": 1, "finished": 0, "cancelled": 1}
+
+
+def test_nonstream_500_leaves_streams_alone(
+    upstream: ServerHandle, start: Callable[[Settings], ServerHandle]
+) -> None:
+    ex = exchange(start(Settings(fault="nonstream-500", token_delay=DELAY)).url, STREAM)
+    assert ex.status == 200
+    assert data_events(ex.body)[-1] == "[DONE]"
+    _same_text(ex, exchange(upstream.url, STREAM))
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models"])
+def test_auth_ignored_serves_missing_and_wrong_keys(
+    path: str, start: Callable[[Settings], ServerHandle]
+) -> None:
+    body = None if path == "/v1/models" else COMPLETE
+    checked = start(Settings(token_delay=DELAY, api_key=KEY))
+    ignored = start(Settings(fault="auth-ignored", token_delay=DELAY, api_key=KEY))
+    for headers in ({}, {"Authorization": f"Bearer {KEY}-wrong"}):
+        refused = exchange(checked.url, body, path=path, headers=headers)
+        assert refused.status == 401
+        assert refused.json()["error"]["code"] == "invalid_api_key"
+        assert exchange(ignored.url, body, path=path, headers=headers).status == 200
+    right = {"Authorization": f"Bearer {KEY}"}
+    assert exchange(ignored.url, body, path=path, headers=right).status == 200
+
+
+def test_auth_ignored_needs_a_key() -> None:
+    with pytest.raises(ValueError, match="needs --api-key"):
+        Settings(fault="auth-ignored")

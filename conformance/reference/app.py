@@ -47,12 +47,12 @@ class ReferenceServer:
         self.tracker = GenerationTracker()
 
     async def models(self, request: Request) -> Response:
-        if not authorized(request, self.settings.api_key):
+        if not authorized(request, self.settings.api_key, self.fault):
             return ReplyResponse(error_reply(self.fault, ApiError.bad_api_key()))
         return ReplyResponse(models_reply(self.fault, models_payload()))
 
     async def generations(self, request: Request) -> Response:
-        if not authorized(request, self.settings.api_key):
+        if not authorized(request, self.settings.api_key, self.fault):
             return ReplyResponse(error_reply(self.fault, ApiError.bad_api_key()))
         return ReplyResponse(json_reply(200, self.tracker.snapshot()))
 
@@ -84,7 +84,7 @@ class ReferenceServer:
 
     async def _read(self, request: Request) -> ChatRequest | ApiError:
         """Every check that must pass before a stream may start."""
-        if not authorized(request, self.settings.api_key):
+        if not authorized(request, self.settings.api_key, self.fault):
             return ApiError.bad_api_key()
         body = parse_body(await request.body())
         if isinstance(body, ApiError):

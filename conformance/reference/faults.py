@@ -41,6 +41,7 @@ WritesHook = Callable[[AsyncIterator[bytes], FaultOptions], AsyncIterator[bytes]
 ErrorHook = Callable[[JsonReply], JsonReply]
 CompletionHook = Callable[[JsonObject], JsonObject | bytes]
 ModelsHook = Callable[[JsonObject], JsonObject]
+AuthHook = Callable[[bool], bool]
 
 SEED_BUG = "seed-bug"
 
@@ -63,6 +64,11 @@ class Fault:
     completion: CompletionHook | None = None
     completion_head: HeadHook | None = None
     models: ModelsHook | None = None
+    #: sees whether a request's credentials passed and decides whether it is let in
+    auth: AuthHook | None = None
+    #: whether the entry shows only on an endpoint that takes an API key: the
+    #: reference then needs --api-key, and the fault matrix runs it with one
+    needs_key: bool = False
 
     @property
     def needs_items(self) -> bool:
@@ -308,6 +314,25 @@ _CATALOG: tuple[Fault, ...] = (
         "Non-stream answers carry their JSON as `Content-Type: text/plain`.",
         "handlers that return a serialised string instead of a JSON response",
         completion_head=t.set_content_type("text/plain; charset=utf-8"),
+    ),
+    Fault(
+        "nonstream-500",
+        "fault",
+        "Valid non-stream requests are answered 500 with a JSON error body (streams are "
+        "unaffected).",
+        "a server whose non-stream path fails after generating (collecting the stream into "
+        "one answer, serialising it) and reports it as an HTTP error",
+        completion=t.fail_completion,
+        completion_head=t.set_status(500),
+    ),
+    Fault(
+        "auth-ignored",
+        "fault",
+        "An API key is configured but never checked: requests without a key or with a "
+        "wrong one are served.",
+        "a proxy that forgets to check credentials before forwarding to an open backend",
+        auth=t.accept_any_key,
+        needs_key=True,
     ),
     Fault(
         "models-broken",

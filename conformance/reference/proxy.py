@@ -63,12 +63,12 @@ class ReferenceProxy:
         self.client = client
 
     async def get(self, request: Request) -> Response:
-        if not authorized(request, self.settings.api_key):
+        if not authorized(request, self.settings.api_key, self.fault):
             return ReplyResponse(error_reply(self.fault, ApiError.bad_api_key()))
         return ReplyResponse(self._get(request.url.path, _forwarded(request.headers)))
 
     async def chat(self, request: Request) -> Response:
-        if not authorized(request, self.settings.api_key):
+        if not authorized(request, self.settings.api_key, self.fault):
             return ReplyResponse(error_reply(self.fault, ApiError.bad_api_key()))
         raw = await request.body()
         headers = _forwarded(request.headers)

@@ -18,8 +18,9 @@ class Settings:
     """Options of ``python -m conformance.reference``, as data.
 
     ``fault`` is validated on construction: an unknown name raises
-    :class:`~conformance.reference.faults.UnknownFault`, and ``seed-bug``
-    needs ``proxy_to``.
+    :class:`~conformance.reference.faults.UnknownFault`, ``seed-bug``
+    needs ``proxy_to``, and a fault that shows only with a key (``auth-ignored``)
+    needs ``api_key``.
     """
 
     host: str = "127.0.0.1"
@@ -38,6 +39,8 @@ class Settings:
             raise ValueError(f"fault {fault.name!r} is a proxy code path: it needs --proxy-to")
         if fault.scope == "server" and self.proxy_to is not None:
             raise ValueError(f"fault {fault.name!r} exists in the server only, not with --proxy-to")
+        if fault.needs_key and self.api_key is None:
+            raise ValueError(f"fault {fault.name!r} shows only with a key: it needs --api-key")
         if self.token_delay < 0 or self.hold_open < 0:
             raise ValueError("--token-delay and --hold-open must not be negative")
 

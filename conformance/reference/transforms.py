@@ -12,7 +12,7 @@ import copy
 import gzip
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .chunks import new_completion_id
 from .errors import ApiError, error_event
@@ -21,6 +21,7 @@ from .wire import DONE, Comment, Data, Head, Item, JsonObject, dump_json
 __all__ = [
     "FaultOptions",
     "JsonReply",
+    "accept_any_key",
     "add_content_encoding",
     "add_role_everywhere",
     "answer_errors_with_200",
@@ -42,6 +43,7 @@ __all__ = [
     "edit_chunks",
     "empty_body",
     "error_body",
+    "fail_completion",
     "gzip_writes",
     "hold_open",
     "insert_after_first",
@@ -56,6 +58,7 @@ __all__ = [
     "set_content_type",
     "set_finish_reason",
     "set_object",
+    "set_status",
     "skew_usage",
     "skew_usage_in_chunks",
     "split_bytes",
@@ -113,6 +116,11 @@ def set_content_type(value: str) -> Callable[[Head], Head]:
 
 def add_content_encoding(head: Head) -> Head:
     return head.with_header("Content-Encoding", "gzip")
+
+
+def set_status(status: int) -> Callable[[Head], Head]:
+    """The same headers (so the same Content-Type and Content-Length) with another status."""
+    return lambda head: replace(head, status=status)
 
 
 def refuse_head(head: Head) -> Head:
@@ -475,9 +483,22 @@ def empty_body(body: JsonObject) -> JsonObject | bytes:
     return b""
 
 
+def fail_completion(body: JsonObject) -> JsonObject | bytes:
+    """An error envelope instead of the answer (its status comes from ``set_status``)."""
+    return ApiError(500, "The server failed to build the answer.", "server_error").envelope()
+
+
 def skew_usage(body: JsonObject) -> JsonObject | bytes:
     skew_usage_in_chunks(body, 0)
     return body
+
+
+# -- credentials --------------------------------------------------------------
+
+
+def accept_any_key(verdict: bool) -> bool:
+    """Every request is let in, whatever key it sent (or none)."""
+    return True
 
 
 # -- model lists --------------------------------------------------------------
