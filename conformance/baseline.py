@@ -101,8 +101,9 @@ class Baseline:
             if r.outcome == "known":
                 self.match(r.rule, r.scenario, r.target)
             elif r.outcome == "passed":
-                self.passing |= {i for i, e in enumerate(self.entries)
-                                 if e.matches(r.rule, r.scenario, r.target)}
+                self.passing |= {
+                    i for i, e in enumerate(self.entries) if e.matches(r.rule, r.scenario, r.target)
+                }
 
     def stale(self) -> list[Entry]:
         """Live entries that covered nothing: the deviation is gone.
@@ -113,7 +114,8 @@ class Baseline:
         return [
             e
             for i, e in enumerate(self.entries)
-            if i not in self.used and not e.expired(self.today)
+            if i not in self.used
+            and not e.expired(self.today)
             and (self.passing is None or i in self.passing)
         ]
 

@@ -30,8 +30,16 @@ def _has(args: list[str], flag: str) -> bool:
 
 def build_args(url: str, rest: list[str], workdir: Path) -> tuple[list[str], Path]:
     """The pytest arguments, and where the HTML report will be."""
-    args = [str(workdir), "--rootdir", str(workdir), "-p", "no:cacheprovider",
-            "--exo-url", url, *rest]
+    args = [
+        str(workdir),
+        "--rootdir",
+        str(workdir),
+        "-p",
+        "no:cacheprovider",
+        "--exo-url",
+        url,
+        *rest,
+    ]
     html = Path(DEFAULT_HTML).resolve()
     if _has(rest, "--html"):
         for i, arg in enumerate(rest):
@@ -90,8 +98,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     url, rest = argv[0], argv[1:]
     if url.startswith("-"):
-        print(f"exo-conformance: the first argument must be the URL, got {url!r}\n\n{USAGE}",
-              file=sys.stderr)
+        print(
+            f"exo-conformance: the first argument must be the URL, got {url!r}\n\n{USAGE}",
+            file=sys.stderr,
+        )
         return 2
     with tempfile.TemporaryDirectory(prefix="exo-conformance-") as tmp:
         workdir = Path(tmp)

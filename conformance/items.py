@@ -76,11 +76,11 @@ class RuleItem(pytest.Item):
 
     def failure_text(self) -> str:
         assert self.verdict is not None and self.transcript is not None
-        return format_failure(self.rule, self.verdict, self.transcript,
-                              secrets=self.run.settings.secrets)
+        return format_failure(
+            self.rule, self.verdict, self.transcript, secrets=self.run.settings.secrets
+        )
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> str:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, RuleFailure):
             return str(excinfo.value)
         text = "".join(traceback.format_exception(excinfo.value))
@@ -114,9 +114,16 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
                 param = f"{scenario}@{where}" if len(run.targets) > 1 else scenario
                 name = f"{rule.id}[{param}]"
                 # The node ID is the item's name alone, so it reads as users write it.
-                items.append(RuleItem.from_parent(
-                    parent, name=name, nodeid=name, rule=rule, scenario=scenario,
-                    target=target, run=run,
-                ))
+                items.append(
+                    RuleItem.from_parent(
+                        parent,
+                        name=name,
+                        nodeid=name,
+                        rule=rule,
+                        scenario=scenario,
+                        target=target,
+                        run=run,
+                    )
+                )
                 needed.add(scenario)
     return items

@@ -198,15 +198,22 @@ def _pytest(url: str, workdir: Path, extra: Sequence[str]) -> tuple[int, dict[st
     (workdir / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
     report = workdir / "report.json"
     cmd = [
-        sys.executable, "-m", "pytest",
-        "-p", "no:cacheprovider",
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
         "-q",
-        "-o", "asyncio_default_fixture_loop_scope=function",
-        "--exo-url", url,
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+        "--exo-url",
+        url,
         # Named, not discovered: discovery asks for a non-stream answer, which
         # some faults (nonstream-empty-body) break on purpose.
-        "--exo-model", MODELS[0],
-        "--exo-json", str(report),
+        "--exo-model",
+        MODELS[0],
+        "--exo-json",
+        str(report),
         *extra,
     ]
     proc = subprocess.run(
@@ -262,9 +269,7 @@ def run_case(
         return Row(case, empty, empty, duration_s=time.monotonic() - started, problem=str(exc))
 
 
-def _run_case(
-    case: Case, token_delay: float, pytest_args: Sequence[str], started: float
-) -> Row:
+def _run_case(case: Case, token_delay: float, pytest_args: Sequence[str], started: float) -> Row:
     fault = case.entry
     at_proxy = case.at_proxy
     # The key goes where the fault is: a keyed server behind a correct proxy
@@ -343,17 +348,33 @@ def render_matrix(rows: Iterable[Row]) -> str:
         "",
     ]
     sections: list[tuple[str, list[Row]]] = [
-        ("Faults", [r for r in by_case.values() if r.case.entry.kind == "fault"
-                    and r.case.fault is not None]),
-        ("Valid variants", [r for r in by_case.values() if r.case.entry.kind == "valid-variant"
-                            and r.case.fault is not None]),
+        (
+            "Faults",
+            [
+                r
+                for r in by_case.values()
+                if r.case.entry.kind == "fault" and r.case.fault is not None
+            ],
+        ),
+        (
+            "Valid variants",
+            [
+                r
+                for r in by_case.values()
+                if r.case.entry.kind == "valid-variant" and r.case.fault is not None
+            ],
+        ),
         ("Correct endpoint", [r for r in by_case.values() if r.case.fault is None]),
     ]
     for title, section in sections:
         if not section:
             continue
-        out += [f"## {title}", "", "| fault | mode | description | rules tripped |",
-                "|---|---|---|---|"]
+        out += [
+            f"## {title}",
+            "",
+            "| fault | mode | description | rules tripped |",
+            "|---|---|---|---|",
+        ]
         for row in sorted(section, key=lambda r: (r.case.entry.name, r.case.label)):
             fault = row.case.entry
             out.append(

@@ -51,14 +51,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("--exo-api-key", "EXO_API_KEY", "API key, sent as a Bearer token, never printed"),
     Option("--exo-timeout", "EXO_TIMEOUT", "total deadline of one exchange, in seconds", "120"),
     Option("--exo-strict", "EXO_STRICT", "SHOULD failures fail the run", is_flag=True),
-    Option("--exo-rules", "EXO_RULES", "run only rule IDs matching this glob (repeatable)",
-           repeat=True),
+    Option(
+        "--exo-rules", "EXO_RULES", "run only rule IDs matching this glob (repeatable)", repeat=True
+    ),
     Option("--exo-baseline", "EXO_BASELINE", "TOML file of known deviations"),
-    Option("--exo-write-baseline", "EXO_WRITE_BASELINE",
-           "write a baseline covering this run's failures to this TOML file"),
+    Option(
+        "--exo-write-baseline",
+        "EXO_WRITE_BASELINE",
+        "write a baseline covering this run's failures to this TOML file",
+    ),
     Option("--exo-json", "EXO_JSON", "write the JSON conformance report to this path"),
-    Option("--exo-concurrency", "EXO_CONCURRENCY", "concurrent streams in the isolation test",
-           "8"),
+    Option("--exo-concurrency", "EXO_CONCURRENCY", "concurrent streams in the isolation test", "8"),
     Option("--exo-max-body", "EXO_MAX_BODY", "cap on one response body, in MiB", "16"),
 )
 
@@ -69,8 +72,7 @@ def add_options(parser: pytest.Parser) -> None:
         if opt.is_flag:
             group.addoption(opt.flag, action="store_true", default=None, help=opt.help)
         elif opt.repeat:
-            group.addoption(opt.flag, action="append", default=None, metavar="VALUE",
-                            help=opt.help)
+            group.addoption(opt.flag, action="append", default=None, metavar="VALUE", help=opt.help)
         else:
             group.addoption(opt.flag, default=None, metavar="VALUE", help=opt.help)
         kind: Literal["linelist", "bool", "string"] = (
@@ -167,6 +169,5 @@ def read_settings(config: pytest.Config) -> Settings:
         write_baseline=Path(values["exo_write_baseline"]) if values["exo_write_baseline"] else None,
         json_path=Path(json_path) if json_path else None,
         concurrency=_positive("--exo-concurrency", str(values["exo_concurrency"]), int),
-        max_body_bytes=int(_positive("--exo-max-body", str(values["exo_max_body"]), float)
-                           * 2**20),
+        max_body_bytes=int(_positive("--exo-max-body", str(values["exo_max_body"]), float) * 2**20),
     )

@@ -102,8 +102,10 @@ class ConformancePlugin:
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         if self.run.controller:
-            return [f"exo-conformance: {url} (started by each xdist worker)"
-                    for url in self.run.settings.urls]
+            return [
+                f"exo-conformance: {url} (started by each xdist worker)"
+                for url in self.run.settings.urls
+            ]
         return [f"exo-conformance: {t.url} model {t.model}" for t in self.run.targets]
 
     @pytest.hookimpl(optionalhook=True)
@@ -130,8 +132,9 @@ class ConformancePlugin:
             outcome = item.exo_outcome if verdict is not None else "error"
             if verdict is None and report.skipped:
                 outcome = "skipped"
-            message = (verdict.message if verdict
-                       else str(call.excinfo.value if call.excinfo else ""))
+            message = (
+                verdict.message if verdict else str(call.excinfo.value if call.excinfo else "")
+            )
             judged = [
                 ("outcome", outcome),
                 ("message", self.run.redact(message)),
@@ -161,12 +164,18 @@ class ConformancePlugin:
         if report.when == "setup" and report.passed:
             return
         outcome = props.get("outcome") or ("error" if report.failed else report.outcome)
-        self.run.results.append(Result(
-            rule=props["rule"], level=props["level"], scenario=props["scenario"],
-            target=props["target"], outcome=str(outcome),
-            message=str(props.get("message", "")), spec=str(props.get("spec", "")),
-            nodeid=report.nodeid,
-        ))
+        self.run.results.append(
+            Result(
+                rule=props["rule"],
+                level=props["level"],
+                scenario=props["scenario"],
+                target=props["target"],
+                outcome=str(outcome),
+                message=str(props.get("message", "")),
+                spec=str(props.get("spec", "")),
+                nodeid=report.nodeid,
+            )
+        )
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -186,14 +195,18 @@ class ConformancePlugin:
             if settings.json_path is not None:
                 write_json_report(self.run, settings.json_path)
             if settings.write_baseline is not None:
-                failures = [(r.rule, r.scenario, r.target, r.message) for r in self.run.results
-                            if r.outcome in ("failed", "warned", "known")]
+                failures = [
+                    (r.rule, r.scenario, r.target, r.message)
+                    for r in self.run.results
+                    if r.outcome in ("failed", "warned", "known")
+                ]
                 settings.write_baseline.write_text(render_baseline(failures), encoding="utf-8")
         finally:
             self.run.stop()
 
-    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int,
-                                config: pytest.Config) -> None:
+    def pytest_terminal_summary(
+        self, terminalreporter: Any, exitstatus: int, config: pytest.Config
+    ) -> None:
         terminal_summary(terminalreporter, self.run)
 
 
@@ -223,18 +236,19 @@ def exo_headers(exo_target: Target) -> dict[str, str]:
 
 
 @pytest_asyncio.fixture
-async def exo_client(exo_target: Target, pytestconfig: pytest.Config
-                     ) -> AsyncIterator[httpx.AsyncClient]:
+async def exo_client(
+    exo_target: Target, pytestconfig: pytest.Config
+) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx.AsyncClient aimed at the target: base URL, key, deadlines set."""
     run = _require_run(pytestconfig)
-    async with make_client(api_key=exo_target.api_key, limits=run.limits,
-                           base_url=exo_target.url) as client:
+    async with make_client(
+        api_key=exo_target.api_key, limits=run.limits, base_url=exo_target.url
+    ) as client:
         yield client
 
 
 @pytest.fixture(scope="session")
-def exo_transcript(exo_target: Target, pytestconfig: pytest.Config
-                   ) -> Callable[[str], Transcript]:
+def exo_transcript(exo_target: Target, pytestconfig: pytest.Config) -> Callable[[str], Transcript]:
     """``exo_transcript("stream-basic")``: a scenario's transcript, recorded once per session."""
     run = _require_run(pytestconfig)
 

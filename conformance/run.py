@@ -81,8 +81,11 @@ class ConformanceRun:
     def limits(self) -> Limits:
         if self._budget is None:
             self._budget = BodyBudget(max(RUN_BODY_BUDGET, self.settings.max_body_bytes))
-        return Limits(deadline_s=self.settings.timeout,
-                      max_body_bytes=self.settings.max_body_bytes, budget=self._budget)
+        return Limits(
+            deadline_s=self.settings.timeout,
+            max_body_bytes=self.settings.max_body_bytes,
+            budget=self._budget,
+        )
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self._pool.submit(asyncio.run, coro).result()
@@ -112,8 +115,11 @@ class ConformanceRun:
         async with make_client(api_key=self.settings.api_key, limits=self.limits) as client:
             out = []
             for target in targets:
-                out.append(await preflight(client, target, timeout=self.settings.timeout,
-                                           model=self.settings.model))
+                out.append(
+                    await preflight(
+                        client, target, timeout=self.settings.timeout, model=self.settings.model
+                    )
+                )
             return out
 
     def stop(self) -> None:
@@ -172,9 +178,16 @@ class ConformanceRun:
         """One line per recorded scenario and target (first worker's, when distributed)."""
         stats: dict[tuple[str, str], dict[str, Any]] = {}
         local = [
-            {"id": t.scenario, "target": self.target_name(t.target), "status": t.status,
-             "ttfb_ms": t.ttfb_ms, "duration_ms": t.duration_ms, "events": len(t.events),
-             "bytes": len(t.body), "ending": str(t.ending)}
+            {
+                "id": t.scenario,
+                "target": self.target_name(t.target),
+                "status": t.status,
+                "ttfb_ms": t.ttfb_ms,
+                "duration_ms": t.duration_ms,
+                "events": len(t.events),
+                "bytes": len(t.body),
+                "ending": str(t.ending),
+            }
             for t in self.recorded()
         ]
         for line in [*local, *self.remote_scenarios]:
@@ -183,8 +196,11 @@ class ConformanceRun:
 
     def worker_output(self) -> dict[str, Any]:
         """What an xdist worker sends its controller (JSON-able)."""
-        return {"targets": self.target_info(), "scenarios": self.scenario_stats(),
-                "unreachable": self.unreachable}
+        return {
+            "targets": self.target_info(),
+            "scenarios": self.scenario_stats(),
+            "unreachable": self.unreachable,
+        }
 
     def merge_worker_output(self, payload: dict[str, Any]) -> None:
         self.remote_targets += payload.get("targets", [])
@@ -218,4 +234,3 @@ def target_labels(urls: Iterable[str]) -> list[str]:
             label, n = f"{url}-{n}", n + 1
         labels.append(label)
     return labels
-

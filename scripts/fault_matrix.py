@@ -39,10 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     p.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help="runs at once")
     p.add_argument("--check", action="store_true", help="compare instead of writing")
-    p.add_argument("--faults", nargs="*", metavar="NAME",
-                   help="run only these (prints, writes nothing)")
-    p.add_argument("--proxy", action="store_true",
-                   help="compare each entry alone and behind the fixed proxy (writes nothing)")
+    p.add_argument(
+        "--faults", nargs="*", metavar="NAME", help="run only these (prints, writes nothing)"
+    )
+    p.add_argument(
+        "--proxy",
+        action="store_true",
+        help="compare each entry alone and behind the fixed proxy (writes nothing)",
+    )
     args = p.parse_args(argv)
     cases: list[Case] = all_cases()
     if args.faults:
@@ -67,8 +71,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         MATRIX_DOC: render_matrix(rows),
         NECESSITY_DOC: render_necessity(must_necessity(rows)),
     }
-    stale = [path for path, text in docs.items()
-             if not path.exists() or path.read_text(encoding="utf-8") != text]
+    stale = [
+        path
+        for path, text in docs.items()
+        if not path.exists() or path.read_text(encoding="utf-8") != text
+    ]
     if args.check:
         for path in stale:
             print(f"{path.relative_to(ROOT)} is out of date", file=sys.stderr)

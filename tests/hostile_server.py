@@ -52,8 +52,14 @@ MODELS_BODY = json.dumps(
     {"object": "list", "data": [{"id": MODEL, "object": "model", "created": 0, "owned_by": "x"}]}
 ).encode()
 NOT_FOUND_BODY = json.dumps(
-    {"error": {"message": "not found", "type": "invalid_request_error", "param": None,
-               "code": None}}
+    {
+        "error": {
+            "message": "not found",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": None,
+        }
+    }
 ).encode()
 
 
@@ -90,8 +96,7 @@ BEHAVIOURS: dict[str, Callable[[str], Handler]] = {
     "huge-line": lambda _: huge_line_handler(50 * MB),
     "huge-body": lambda _: huge_body_handler(200 * MB),
     "gzip": lambda _: gzip_sse_handler(chat_events(["Hello", " there"])),
-    "reset": lambda _: sse_events_handler(chat_events(["one", " two", " three"])[:2],
-                                          then="reset"),
+    "reset": lambda _: sse_events_handler(chat_events(["one", " two", " three"])[:2], then="reset"),
     "invalid-utf8": lambda _: invalid_utf8_handler(),
     "redirect": lambda location: redirect_handler(location),
     "script-markup": lambda _: _script_markup(),
@@ -109,8 +114,7 @@ def _dispatch(behaviour: str, chat: Handler, log: Path | None) -> Handler:
                 out.write(f"{request.method} {request.target} {auth}\n")
         path = request.target.split("?", 1)[0]
         if request.method == "GET" and path == "/v1/models":
-            head = [("Content-Type", "application/json"), ("Content-Length",
-                                                           str(len(MODELS_BODY)))]
+            head = [("Content-Type", "application/json"), ("Content-Length", str(len(MODELS_BODY)))]
             await conn.send_head(200, head)
             await conn.send(MODELS_BODY)
             if behaviour == "ok-then-exit":
@@ -136,8 +140,11 @@ async def _serve(behaviour: str, location: str, log: Path | None) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("behaviour", choices=sorted(BEHAVIOURS))
-    parser.add_argument("--location", default="http://127.0.0.1:9/v1/chat/completions",
-                        help="where 'redirect' points")
+    parser.add_argument(
+        "--location",
+        default="http://127.0.0.1:9/v1/chat/completions",
+        help="where 'redirect' points",
+    )
     parser.add_argument("--log", type=Path, help="append method, target, Authorization here")
     args = parser.parse_args(argv)
     try:

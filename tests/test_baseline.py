@@ -112,14 +112,24 @@ def test_write_baseline_then_rerun_with_it_passes_as_known(
     pytester: pytest.Pytester, reference_server: ServerFactory
 ) -> None:
     url = reference_server("--fault", "no-done", "--token-delay", "0.001")
-    first = pytester.runpytest("--exo-url", url, "--exo-rules", "stream.*",
-                               "--exo-write-baseline", "known.toml")
+    first = pytester.runpytest(
+        "--exo-url", url, "--exo-rules", "stream.*", "--exo-write-baseline", "known.toml"
+    )
     assert first.ret == 1
     written = (pytester.path / "known.toml").read_text()
     assert 'rule = "stream.done"' in written and f'target = "{url}"' in written
 
-    second = pytester.runpytest("--exo-url", url, "--exo-rules", "stream.*",
-                                "--exo-baseline", "known.toml", "--exo-json", "out.json", "-v")
+    second = pytester.runpytest(
+        "--exo-url",
+        url,
+        "--exo-rules",
+        "stream.*",
+        "--exo-baseline",
+        "known.toml",
+        "--exo-json",
+        "out.json",
+        "-v",
+    )
     assert second.ret == 0
     second.stdout.fnmatch_lines(["*stream.done?stream-basic? KNOWN*"])
     report = json.loads((pytester.path / "out.json").read_text())
@@ -136,9 +146,18 @@ def test_an_expired_entry_lets_the_failure_back(
 ) -> None:
     url = reference_server("--fault", "no-done", "--token-delay", "0.001")
     pytester.path.joinpath("b.toml").write_text(
-        '[[known]]\nrule = "stream.*"\nreason = "fix due"\nexpires = 2001-01-01\n')
-    result = pytester.runpytest("--exo-url", url, "--exo-rules", "stream.done",
-                                "--exo-baseline", "b.toml", "--exo-json", "out.json")
+        '[[known]]\nrule = "stream.*"\nreason = "fix due"\nexpires = 2001-01-01\n'
+    )
+    result = pytester.runpytest(
+        "--exo-url",
+        url,
+        "--exo-rules",
+        "stream.done",
+        "--exo-baseline",
+        "b.toml",
+        "--exo-json",
+        "out.json",
+    )
     assert result.ret == 1
     result.stdout.fnmatch_lines(["*expired baseline entry (no longer applied): stream.*: fix due"])
     report = json.loads((pytester.path / "out.json").read_text())
@@ -154,16 +173,33 @@ def test_an_entry_whose_rule_now_passes_is_stale(
     url = reference_server("--token-delay", "0.001")
     pytester.path.joinpath("b.toml").write_text(
         '[[known]]\nrule = "stream.done"\nreason = "was broken"\n'
-        '[[known]]\nrule = "models.schema"\nreason = "not run this time"\n')
-    result = pytester.runpytest("--exo-url", url, "--exo-rules", "stream.done",
-                                "--exo-baseline", "b.toml", "--exo-json", "out.json")
+        '[[known]]\nrule = "models.schema"\nreason = "not run this time"\n'
+    )
+    result = pytester.runpytest(
+        "--exo-url",
+        url,
+        "--exo-rules",
+        "stream.done",
+        "--exo-baseline",
+        "b.toml",
+        "--exo-json",
+        "out.json",
+    )
     assert result.ret == 0
     result.stdout.fnmatch_lines(
-        ["*stale baseline entry (nothing to cover any more): stream.done: was broken"])
+        ["*stale baseline entry (nothing to cover any more): stream.done: was broken"]
+    )
     assert "models.schema: not run" not in result.stdout.str()
     report = json.loads((pytester.path / "out.json").read_text())
-    assert report["baseline"]["stale"] == [{"rule": "stream.done", "target": "*", "scenario": "*",
-                                            "reason": "was broken", "expires": ""}]
+    assert report["baseline"]["stale"] == [
+        {
+            "rule": "stream.done",
+            "target": "*",
+            "scenario": "*",
+            "reason": "was broken",
+            "expires": "",
+        }
+    ]
 
 
 def test_a_bad_baseline_file_is_one_usage_line(pytester: pytest.Pytester) -> None:
@@ -171,5 +207,6 @@ def test_a_bad_baseline_file_is_one_usage_line(pytester: pytest.Pytester) -> Non
     result = pytester.runpytest("--exo-url", "embedded", "--exo-baseline", "b.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     errors = [line for line in result.stderr.lines if line.strip()]
-    assert errors == ["ERROR: --exo-baseline b.toml: entry 1: 'reason' is required and must be a "
-                      "string"]
+    assert errors == [
+        "ERROR: --exo-baseline b.toml: entry 1: 'reason' is required and must be a string"
+    ]

@@ -28,8 +28,9 @@ def _cli() -> list[str]:
 def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXO_")}
     (cwd / "pytest.ini").write_text(INI, encoding="utf-8")
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240,
-                          check=False)
+    return subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,8 +72,10 @@ def test_should_failures_warn_unless_strict(
     assert strict.returncode == 1
     assert "FAILED  headers.x-accel-buffering" in strict.stdout
     assert plain(tmp_path, "--exo-url", url, "--exo-rules", "headers.*").returncode == 0
-    assert plain(tmp_path, "--exo-url", url, "--exo-rules", "headers.*",
-                 "--exo-strict").returncode == 1
+    assert (
+        plain(tmp_path, "--exo-url", url, "--exo-rules", "headers.*", "--exo-strict").returncode
+        == 1
+    )
 
 
 @pytest.mark.parametrize(

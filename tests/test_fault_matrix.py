@@ -41,27 +41,35 @@ ROOT = Path(__file__).resolve().parent.parent
 #: so the matrix records today's behaviour, and listed as rule issues.
 EXPECTED: dict[str, frozenset[str]] = {
     # -- framing and lifecycle
-    "no-done": frozenset({
-        "stream.done",
-        "client.openai-sdk",  # the SDK cannot tell a finished answer from a cut one
-    }),
+    "no-done": frozenset(
+        {
+            "stream.done",
+            "client.openai-sdk",  # the SDK cannot tell a finished answer from a cut one
+        }
+    ),
     # Every reader stops at [DONE], as clients do: only stream.after-done sees the chunk.
     "data-after-done": frozenset({"stream.after-done"}),
-    "open-after-done": frozenset({
-        "stream.closes",
-        # The next request's body is held open too: the recorder stops waiting
-        # 3 s after its [DONE], so the server never ended it (ending deadline).
-        "disconnect.recovers",
-    }),
-    "buffered": frozenset({
-        "stream.incremental",
-        "disconnect.cancels",  # the whole answer is generated before the drop is seen
-    }),
-    "gzip": frozenset({
-        "headers.content-encoding",
-        "stream.incremental",  # compressed whole, so buffered
-        "disconnect.cancels",
-    }),
+    "open-after-done": frozenset(
+        {
+            "stream.closes",
+            # The next request's body is held open too: the recorder stops waiting
+            # 3 s after its [DONE], so the server never ended it (ending deadline).
+            "disconnect.recovers",
+        }
+    ),
+    "buffered": frozenset(
+        {
+            "stream.incremental",
+            "disconnect.cancels",  # the whole answer is generated before the drop is seen
+        }
+    ),
+    "gzip": frozenset(
+        {
+            "headers.content-encoding",
+            "stream.incremental",  # compressed whole, so buffered
+            "disconnect.cancels",
+        }
+    ),
     "non-json-data": frozenset({"sse.data-json", "client.openai-sdk"}),
     # -- headers
     "no-accel-header": frozenset({"headers.x-accel-buffering"}),
@@ -72,23 +80,29 @@ EXPECTED: dict[str, frozenset[str]] = {
     "role-every-chunk": frozenset({"chunk.role-once"}),
     "id-changes": frozenset({"chunk.id-stable"}),
     "wrong-object": frozenset({"chunk.object", "chunk.schema"}),
-    "finish-reason-missing": frozenset({
-        "chunk.finish-reason",
-        "chunk.max-tokens",  # no `length` finish on the cut stream
-        "error.stream-event",  # [DONE] with no finish_reason reads as an unreported failure
-    }),
+    "finish-reason-missing": frozenset(
+        {
+            "chunk.finish-reason",
+            "chunk.max-tokens",  # no `length` finish on the cut stream
+            "error.stream-event",  # [DONE] with no finish_reason reads as an unreported failure
+        }
+    ),
     "finish-reason-twice": frozenset({"chunk.finish-reason"}),
-    "content-after-finish": frozenset({
-        "chunk.finish-reason",
-        "chunk.max-tokens",  # one more token than asked
-        "consistency.content",  # the stream has one more word than the non-stream answer
-    }),
-    "bad-finish-reason": frozenset({
-        "chunk.finish-reason",
-        "chunk.schema",  # the schema's finish_reason enum
-        "chunk.max-tokens",  # `done` instead of `length`
-        "consistency.finish-reason",
-    }),
+    "content-after-finish": frozenset(
+        {
+            "chunk.finish-reason",
+            "chunk.max-tokens",  # one more token than asked
+            "consistency.content",  # the stream has one more word than the non-stream answer
+        }
+    ),
+    "bad-finish-reason": frozenset(
+        {
+            "chunk.finish-reason",
+            "chunk.schema",  # the schema's finish_reason enum
+            "chunk.max-tokens",  # `done` instead of `length`
+            "consistency.finish-reason",
+        }
+    ),
     "usage-ignored": frozenset({"chunk.usage-requested"}),
     "usage-wrong-sum": frozenset({"chunk.usage-requested", "completion.usage"}),
     "max-tokens-ignored": frozenset({"chunk.max-tokens", "completion.max-tokens"}),
@@ -96,64 +110,82 @@ EXPECTED: dict[str, frozenset[str]] = {
     "nonstream-mismatch": frozenset({"consistency.content"}),
     "nonstream-empty-body": frozenset({"completion.schema"}),
     # -- errors
-    "error-as-200-json": frozenset({
-        "error.invalid-json",
-        "error.missing-messages",
-        "error.stream-request",
-        "error.unknown-model",
-    }),
+    "error-as-200-json": frozenset(
+        {
+            "error.invalid-json",
+            "error.missing-messages",
+            "error.stream-request",
+            "error.unknown-model",
+        }
+    ),
     "unknown-model-200": frozenset({"error.stream-request", "error.unknown-model"}),
     "detail-errors": frozenset({"error.schema"}),
-    "error-no-done": frozenset({
-        "stream.done",
-        "error.stream-event-done",
-        "client.openai-sdk",  # the SDK raises on the error event
-        "consistency.content",  # the stream's text stops partway
-    }),
-    "midstream-error": frozenset({
-        # A correctly reported failure: no framing or error rule trips, and no
-        # MUST rule (the next request after a drop is served: chunks, then the error).
-        "client.openai-sdk",
-        "consistency.content",
-    }),
-    "silent-close": frozenset({
-        "stream.done",
-        "error.stream-event",
-        "chunk.finish-reason",
-        "chunk.max-tokens",
-        "chunk.usage-requested",
-        "client.openai-sdk",
-        "consistency.content",
-    }),
+    "error-no-done": frozenset(
+        {
+            "stream.done",
+            "error.stream-event-done",
+            "client.openai-sdk",  # the SDK raises on the error event
+            "consistency.content",  # the stream's text stops partway
+        }
+    ),
+    "midstream-error": frozenset(
+        {
+            # A correctly reported failure: no framing or error rule trips, and no
+            # MUST rule (the next request after a drop is served: chunks, then the error).
+            "client.openai-sdk",
+            "consistency.content",
+        }
+    ),
+    "silent-close": frozenset(
+        {
+            "stream.done",
+            "error.stream-event",
+            "chunk.finish-reason",
+            "chunk.max-tokens",
+            "chunk.usage-requested",
+            "client.openai-sdk",
+            "consistency.content",
+        }
+    ),
     # -- faults that each leave one MUST rule alone to catch them
     "stream-500": frozenset({"headers.status"}),  # every stream rule skips on a non-200
-    "invalid-utf8": frozenset({
-        "sse.utf8",
-        "client.openai-sdk",  # the SDK decodes lines strictly
-        "consistency.content",  # the stream's text carries U+FFFD where the byte was
-    }),
-    "unterminated-last": frozenset({
-        "sse.terminated",
-        "stream.done",  # an unterminated event is discarded: no [DONE] is dispatched
-        "client.openai-sdk",  # the SDK never sees [DONE] either
-    }),
+    "invalid-utf8": frozenset(
+        {
+            "sse.utf8",
+            "client.openai-sdk",  # the SDK decodes lines strictly
+            "consistency.content",  # the stream's text carries U+FFFD where the byte was
+        }
+    ),
+    "unterminated-last": frozenset(
+        {
+            "sse.terminated",
+            "stream.done",  # an unterminated event is discarded: no [DONE] is dispatched
+            "client.openai-sdk",  # the SDK never sees [DONE] either
+        }
+    ),
     "nonstream-text-plain": frozenset({"completion.content-type"}),
     "models-broken": frozenset({"models.schema"}),  # ids stay: preflight proceeds
-    "content-not-string": frozenset({
-        "chunk.delta-content-type",
-        "chunk.schema",  # the schema types delta.content as string or null
-        "consistency.content",  # no string content to join
-    }),
-    "choice-index-wrong": frozenset({
-        "chunk.choice-index",
-        # The stream has no choice 0 to compare with the non-stream answer's.
-        "consistency.content",
-        "consistency.tool-calls",
-    }),
-    "mixed-streams": frozenset({
-        "concurrency.isolation",
-        "concurrency.same-answer",  # the mixed answers differ from the same prompts alone
-    }),
+    "content-not-string": frozenset(
+        {
+            "chunk.delta-content-type",
+            "chunk.schema",  # the schema types delta.content as string or null
+            "consistency.content",  # no string content to join
+        }
+    ),
+    "choice-index-wrong": frozenset(
+        {
+            "chunk.choice-index",
+            # The stream has no choice 0 to compare with the non-stream answer's.
+            "consistency.content",
+            "consistency.tool-calls",
+        }
+    ),
+    "mixed-streams": frozenset(
+        {
+            "concurrency.isolation",
+            "concurrency.same-answer",  # the mixed answers differ from the same prompts alone
+        }
+    ),
     # Every other non-stream rule (completion.*, consistency.*) skips on a non-200
     # and points at completion.status; streams, errors and the auth probe are untouched.
     "nonstream-500": frozenset({"completion.status"}),
@@ -161,12 +193,14 @@ EXPECTED: dict[str, frozenset[str]] = {
     # the auth scenario's keyless and wrong-key requests show the missing check.
     "auth-ignored": frozenset({"auth.required"}),
     # -- the seed's proxy: headers, then a reset with no body
-    SEED_BUG: frozenset({
-        "stream.done",
-        "error.stream-event",
-        "chunk.schema",  # by design: a stream with no chunk fails chunk.schema
-        "client.openai-sdk",
-    }),
+    SEED_BUG: frozenset(
+        {
+            "stream.done",
+            "error.stream-event",
+            "chunk.schema",  # by design: a stream with no chunk fails chunk.schema
+            "client.openai-sdk",
+        }
+    ),
     # -- valid variants: nothing at all
     "crlf": frozenset(),
     "cr": frozenset(),

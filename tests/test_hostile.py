@@ -106,7 +106,9 @@ class Server:
 def start_server(behaviour: str, *extra: str) -> Server:
     process = subprocess.Popen(
         [sys.executable, str(SERVER_SCRIPT), behaviour, *extra],
-        stdout=subprocess.PIPE, text=True, cwd=HERE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=HERE,
     )
     assert process.stdout is not None
     first = process.stdout.readline().strip()
@@ -115,18 +117,36 @@ def start_server(behaviour: str, *extra: str) -> Server:
 
 
 def child_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("EXO_", "PYTEST_")) and k != "PYTHONPATH"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("EXO_", "PYTEST_")) and k != "PYTHONPATH"
+    }
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
 def pytest_args(url: str) -> list[str]:
     return [
-        sys.executable, "-m", "pytest",
-        "--exo-url", url, "--exo-model", "m", "--exo-timeout", f"{TIMEOUT_S:g}",
-        "--exo-api-key", SECRET, "--exo-json", "out.json", "--junitxml", "j.xml",
-        "-p", "no:cacheprovider", "-o", "asyncio_default_fixture_loop_scope=function",
+        sys.executable,
+        "-m",
+        "pytest",
+        "--exo-url",
+        url,
+        "--exo-model",
+        "m",
+        "--exo-timeout",
+        f"{TIMEOUT_S:g}",
+        "--exo-api-key",
+        SECRET,
+        "--exo-json",
+        "out.json",
+        "--junitxml",
+        "j.xml",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
     ]
 
 
@@ -150,9 +170,7 @@ class Run:
         return value
 
     def scenario(self, sid: str) -> dict[str, Any]:
-        found: list[dict[str, Any]] = [
-            s for s in self.report["scenarios"] if s["id"] == sid
-        ]
+        found: list[dict[str, Any]] = [s for s in self.report["scenarios"] if s["id"] == sid]
         assert found, f"{self.case}: scenario {sid} missing from the report"
         return found[0]
 
@@ -177,8 +195,9 @@ def launch(case: str, url: str, root: Path) -> Pending:
     cmd = [sys.executable, "-c", RSS_HELPER, str(root / f"{case}.rss"), *pytest_args(url)]
     with out, err:
         # A session of its own, so a hung run is killed with its pytest child.
-        process = subprocess.Popen(cmd, cwd=workdir, stdout=out, stderr=err, env=child_env(),
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            cmd, cwd=workdir, stdout=out, stderr=err, env=child_env(), start_new_session=True
+        )
     return Pending(case, process, workdir, time.monotonic())
 
 
@@ -233,8 +252,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Run]]:
         done["other-origin"] = Run("other-origin", 0, 0.0, 0, log.read_text(), "", None, None)
         for run in done.values():
             if run.peak_rss_kib:
-                print(f"{run.case:22} rc={run.returncode} wall={run.wall_s:5.1f}s "
-                      f"peak_rss={run.peak_rss_kib / 1024:6.1f} MiB")
+                print(
+                    f"{run.case:22} rc={run.returncode} wall={run.wall_s:5.1f}s "
+                    f"peak_rss={run.peak_rss_kib / 1024:6.1f} MiB"
+                )
         yield done
     finally:
         for server in servers.values():
@@ -254,8 +275,12 @@ def assert_survived(run: Run) -> None:
     assert report["summary"]["failed"] > 0
     failed = [r for r in report["results"] if r["outcome"] == "failed"]
     assert all(r["message"].strip() for r in failed), failed
-    for where, text in [("stdout", run.stdout), ("stderr", run.stderr),
-                        ("JSON report", run.report_text), ("JUnit XML", run.junit_text)]:
+    for where, text in [
+        ("stdout", run.stdout),
+        ("stderr", run.stderr),
+        ("JSON report", run.report_text),
+        ("JUnit XML", run.junit_text),
+    ]:
         assert text is not None, f"{run.case}: no {where}"
         assert SECRET not in text, f"{run.case}: the API key leaked into {where}"
     assert run.junit_text is not None and "<testsuite" in run.junit_text
@@ -280,8 +305,14 @@ def test_a_hostile_endpoint_fails_rules_and_the_run_survives(
     assert basic["bytes"] >= want.get("min_bytes", 0), basic
     assert basic["events"] >= want.get("min_events", 0), basic
     # Every scenario the rules asked for is listed, whatever became of it.
-    assert {"stream-basic", "stream-long", "nonstream-basic", "models", "concurrency",
-            "disconnect"} <= {s["id"] for s in run.report["scenarios"]}
+    assert {
+        "stream-basic",
+        "stream-long",
+        "nonstream-basic",
+        "models",
+        "concurrency",
+        "disconnect",
+    } <= {s["id"] for s in run.report["scenarios"]}
 
 
 def test_a_forever_stream_is_cut_by_the_deadline_or_a_cap(runs: dict[str, Run]) -> None:
@@ -327,8 +358,9 @@ def test_a_target_that_dies_after_preflight_fails_the_rest(runs: dict[str, Run])
 def test_a_target_down_at_the_start_is_one_line_and_exit_3(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{unused_port()}"
     started = time.monotonic()
-    result = subprocess.run(pytest_args(url), cwd=tmp_path, capture_output=True, text=True,
-                            env=child_env(), timeout=60)
+    result = subprocess.run(
+        pytest_args(url), cwd=tmp_path, capture_output=True, text=True, env=child_env(), timeout=60
+    )
     assert time.monotonic() - started < 30
     assert result.returncode == 3
     text = result.stdout + result.stderr
@@ -341,8 +373,14 @@ def test_ctrl_c_mid_recording_still_writes_the_json_report(tmp_path: Path) -> No
     log = tmp_path / "requests.log"
     server = start_server("hang", "--log", str(log))
     try:
-        process = subprocess.Popen(pytest_args(server.url), cwd=tmp_path, env=child_env(),
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            pytest_args(server.url),
+            cwd=tmp_path,
+            env=child_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while "POST" not in (log.read_text() if log.exists() else ""):
             assert time.monotonic() < deadline, "the run never started recording"
@@ -379,8 +417,9 @@ async def test_the_body_budget_is_shared_by_a_runs_exchanges() -> None:
     async with WireServer(huge_body_handler(4 << 20)) as server, make_client() as client:
         kept = []
         for i in range(4):
-            t = await record(client, "GET", server.url, scenario=f"s{i}", target=server.url,
-                             limits=limits)
+            t = await record(
+                client, "GET", server.url, scenario=f"s{i}", target=server.url, limits=limits
+            )
             assert str(t.ending) == "size-cap" and t.truncated
             kept.append(len(t.body))
     assert kept[0] == 1 << 20

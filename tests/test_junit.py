@@ -19,9 +19,19 @@ def test_testcases_carry_rule_level_scenario_target_outcome(
 ) -> None:
     url = reference_server("--fault", "no-done", "--token-delay", "0.001", "--api-key", SECRET)
     result = pytester.runpytest_subprocess(
-        "--exo-url", url, "--exo-api-key", SECRET, "--exo-rules", "stream.*",
-        "--exo-rules", "headers.*", "--junitxml", "junit.xml", *xdist,
-        "-o", "asyncio_default_fixture_loop_scope=function",
+        "--exo-url",
+        url,
+        "--exo-api-key",
+        SECRET,
+        "--exo-rules",
+        "stream.*",
+        "--exo-rules",
+        "headers.*",
+        "--junitxml",
+        "junit.xml",
+        *xdist,
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
     )
     assert result.ret == 1
     text = (pytester.path / "junit.xml").read_text(encoding="utf-8")

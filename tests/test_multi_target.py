@@ -29,16 +29,27 @@ def test_two_targets_with_different_faults(
     no_done = reference_server("--fault", "no-done", "--token-delay", "0.001")
     no_accel = reference_server("--fault", "no-accel-header", "--token-delay", "0.001")
     result = pytester.runpytest(
-        "--exo-url", no_done, "--exo-url", no_accel, "-v", "--exo-json", "out.json",
-        "--exo-rules", "stream.done", "--exo-rules", "headers.*",
+        "--exo-url",
+        no_done,
+        "--exo-url",
+        no_accel,
+        "-v",
+        "--exo-json",
+        "out.json",
+        "--exo-rules",
+        "stream.done",
+        "--exo-rules",
+        "headers.*",
     )
     a, b = _hostport(no_done), _hostport(no_accel)
-    result.stdout.fnmatch_lines_random([
-        f"*stream.done?stream-basic@{a}? FAILED*",
-        f"*stream.done?stream-basic@{b}? PASSED*",
-        f"*headers.x-accel-buffering?stream-basic@{a}? PASSED*",
-        f"*headers.x-accel-buffering?stream-basic@{b}? WARNED*",
-    ])
+    result.stdout.fnmatch_lines_random(
+        [
+            f"*stream.done?stream-basic@{a}? FAILED*",
+            f"*stream.done?stream-basic@{b}? PASSED*",
+            f"*headers.x-accel-buffering?stream-basic@{a}? PASSED*",
+            f"*headers.x-accel-buffering?stream-basic@{b}? WARNED*",
+        ]
+    )
     assert result.ret == 1
 
     report = json.loads((pytester.path / "out.json").read_text())
@@ -52,12 +63,13 @@ def test_two_targets_with_different_faults(
     # Every item is reported once, and each target has its own scenarios.
     assert len(outcome) == len(report["results"])
     assert {(s["target"], s["id"]) for s in report["scenarios"]} >= {
-        (no_done, "stream-basic"), (no_accel, "stream-basic")
+        (no_done, "stream-basic"),
+        (no_accel, "stream-basic"),
     }
 
     # The summary groups failures under their target.
     text = result.stdout.str()
-    summary = text[text.index("exo-conformance ==="):]
+    summary = text[text.index("exo-conformance ===") :]
     first, second = summary.index(f"target {no_done}"), summary.index(f"target {no_accel}")
     assert first < second
     assert "FAILED  stream.done[stream-basic]" in summary[first:second]
@@ -69,9 +81,19 @@ def test_embedded_among_several_targets_is_labelled_embedded(
     pytester: pytest.Pytester, reference_server: ServerFactory
 ) -> None:
     url = reference_server("--token-delay", "0.001")
-    result = pytester.runpytest("--exo-url", "embedded", "--exo-url", url,
-                                "--exo-rules", "stream.done", "--collect-only", "-q")
-    result.stdout.fnmatch_lines([
-        "stream.done[[]stream-basic@embedded[]]",
-        f"stream.done[[]stream-basic@{_hostport(url)}[]]",
-    ])
+    result = pytester.runpytest(
+        "--exo-url",
+        "embedded",
+        "--exo-url",
+        url,
+        "--exo-rules",
+        "stream.done",
+        "--collect-only",
+        "-q",
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "stream.done[[]stream-basic@embedded[]]",
+            f"stream.done[[]stream-basic@{_hostport(url)}[]]",
+        ]
+    )

@@ -224,9 +224,17 @@ def test_a_broken_non_stream_body_does_not_stop_model_discovery(
 
 
 def test_embedded_server_requires_the_key_when_one_is_given(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest("--exo-url", "embedded", "--exo-api-key", "k-embedded-7f3",
-                                "--exo-rules", "auth.required", "--exo-rules", "stream.done",
-                                "-v")
+    result = pytester.runpytest(
+        "--exo-url",
+        "embedded",
+        "--exo-api-key",
+        "k-embedded-7f3",
+        "--exo-rules",
+        "auth.required",
+        "--exo-rules",
+        "stream.done",
+        "-v",
+    )
     result.stdout.fnmatch_lines(
         ["*auth.required?auth? PASSED*", "*stream.done?stream-basic? PASSED*"]
     )

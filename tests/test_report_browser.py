@@ -33,8 +33,11 @@ def _chromium() -> str:
         found = shutil.which(name)
         if found:
             return found
-    pytest.fail("Chromium is needed for the browser test: install the Debian package "
-                "`chromium` (apt-get install -y chromium); .ci/run installs it", pytrace=False)
+    pytest.fail(
+        "Chromium is needed for the browser test: install the Debian package "
+        "`chromium` (apt-get install -y chromium); .ci/run installs it",
+        pytrace=False,
+    )
 
 
 class DevTools:
@@ -49,20 +52,40 @@ class DevTools:
             os.dup2(low, 3)
             os.dup2(high, 4)
 
-        args = [binary, "--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
-                "--remote-debugging-pipe", "--window-size=1400,2000", "about:blank"]
-        self.proc = subprocess.Popen(args, preexec_fn=place_fds, pass_fds=(3, 4),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        args = [
+            binary,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            f"--user-data-dir={profile}",
+            "--remote-debugging-pipe",
+            "--window-size=1400,2000",
+            "about:blank",
+        ]
+        self.proc = subprocess.Popen(
+            args,
+            preexec_fn=place_fds,
+            pass_fds=(3, 4),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_child)
         os.close(from_child)
         self._buffer = b""
         self._next = 0
         self.events: list[dict[str, Any]] = []
 
-    def send(self, method: str, params: dict[str, Any] | None = None,
-             session: str | None = None, timeout: float = 30.0) -> dict[str, Any]:
+    def send(
+        self,
+        method: str,
+        params: dict[str, Any] | None = None,
+        session: str | None = None,
+        timeout: float = 30.0,
+    ) -> dict[str, Any]:
         self._next += 1
         message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
         if session:
@@ -107,16 +130,21 @@ class Page:
     def __init__(self, tools: DevTools, url: str) -> None:
         self.tools = tools
         target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        self.session = tools.send("Target.attachToTarget",
-                                  {"targetId": target, "flatten": True})["sessionId"]
+        self.session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})[
+            "sessionId"
+        ]
         for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
             self.call(domain)
-        self.call("Emulation.setDeviceMetricsOverride",
-                  {"width": 1400, "height": 2000, "deviceScaleFactor": 1, "mobile": False})
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 1400, "height": 2000, "deviceScaleFactor": 1, "mobile": False},
+        )
         self.call("Page.navigate", {"url": url})
-        self.wait_for("document.readyState === 'complete' && "
-                      "document.querySelectorAll('#results-table tbody.results-table-row')"
-                      ".length > 0")
+        self.wait_for(
+            "document.readyState === 'complete' && "
+            "document.querySelectorAll('#results-table tbody.results-table-row')"
+            ".length > 0"
+        )
 
     def call(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         return self.tools.send(method, params, self.session)
@@ -157,9 +185,21 @@ RULES = f"{ROWS}.map(b => b.querySelector('td.col-rule').textContent)"
 
 def _report(pytester: pytest.Pytester, url: str) -> Path:
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    result = pytester.runpytest("--exo-url", url, "--html", "r.html", "--self-contained-html",
-                                "-p", "no:randomly", "--exo-rules", "stream.*",
-                                "--exo-rules", "headers.*", "--exo-rules", "chunk.*")
+    result = pytester.runpytest(
+        "--exo-url",
+        url,
+        "--html",
+        "r.html",
+        "--self-contained-html",
+        "-p",
+        "no:randomly",
+        "--exo-rules",
+        "stream.*",
+        "--exo-rules",
+        "headers.*",
+        "--exo-rules",
+        "chunk.*",
+    )
     assert result.ret == 1, result.stdout.str()
     return pytester.path / "r.html"
 

@@ -25,8 +25,9 @@ LIVE = ("<script>alert", "<img src=x", "onerror=alert(1)>")
 def _run_report(pytester: pytest.Pytester, url: str, *args: str) -> tuple[str, dict[str, Any]]:
     """Run the suite with --html; the report's text and its decoded data blob."""
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
-    result = pytester.runpytest("--exo-url", url, "--html", "r.html", "--self-contained-html",
-                                "-p", "no:randomly", *args)
+    result = pytester.runpytest(
+        "--exo-url", url, "--html", "r.html", "--self-contained-html", "-p", "no:randomly", *args
+    )
     assert result.ret in (0, 1), result.stdout.str()
     text = (pytester.path / "r.html").read_text(encoding="utf-8")
     return text, _blob(text)
@@ -74,10 +75,14 @@ def test_passing_run_says_it_conforms_and_hides_the_key(
     assert "Bearer $EXO_API_KEY" in html.unescape(extras)
     assert secret not in json.dumps(blob)
     cells = "".join(row["resultsTableRow"])
-    for cell in ('class="col-rule">stream.done<', 'class="col-level">MUST<',
-                 'class="col-scenario">stream-basic<', 'class="col-outcome">passed<'):
+    for cell in (
+        'class="col-rule">stream.done<',
+        'class="col-level">MUST<',
+        'class="col-scenario">stream-basic<',
+        'class="col-outcome">passed<',
+    ):
         assert cell in cells
-    header = text[text.index('id="results-table-head"'):]
+    header = text[text.index('id="results-table-head"') :]
     for column in ("rule", "level", "scenario", "target"):
         assert f'data-column-type="{column}"' in header
 
@@ -96,8 +101,15 @@ def test_failing_rule_shows_its_bytes_timeline_and_anchor(
     row = _rows(blob)["stream.done[stream-basic]"]
     assert row["result"] == "Failed"
     extras = _extras(row)
-    for part in ("<dt>expected</dt>", "<dt>actual</dt>", "<dt>hint</dt>", "exo-wire",
-                 'class="exo-timeline"', "exo-mark exo-content", "<dt>reproduce</dt>"):
+    for part in (
+        "<dt>expected</dt>",
+        "<dt>actual</dt>",
+        "<dt>hint</dt>",
+        "exo-wire",
+        'class="exo-timeline"',
+        "exo-mark exo-content",
+        "<dt>reproduce</dt>",
+    ):
         assert part in extras, part
     assert "exo-mark exo-done" not in extras  # the fault: no [DONE] mark on the timeline
     wire = re.search(r'<pre class="exo-wire">(.*?)</pre>', extras, re.S)
@@ -116,8 +128,15 @@ def _hostile_body(auth: str) -> list[bytes]:
     texts = [SCRIPT, IMG, f" {VERDICT_PHRASE} ", f" key {auth} "]
     chunks = [{"role": "assistant", "content": ""}, *({"content": t} for t in texts)]
     events = [
-        json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m",
-                    "choices": [{"index": 0, "delta": d, "finish_reason": None}]})
+        json.dumps(
+            {
+                "id": "c1",
+                "object": "chat.completion.chunk",
+                "created": 1,
+                "model": "m",
+                "choices": [{"index": 0, "delta": d, "finish_reason": None}],
+            }
+        )
         for d in chunks
     ]
     return [f"data: {e}\n\n".encode() for e in events]  # no finish, no [DONE]
@@ -135,9 +154,21 @@ async def _hostile(conn: Conn) -> None:
         return
     asked: Any = json.loads(request.body or b"{}")
     if not (isinstance(asked, dict) and asked.get("stream")):
-        body = json.dumps({"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
-                           "choices": [{"index": 0, "finish_reason": "stop", "message": {
-                               "role": "assistant", "content": f"{SCRIPT}{IMG} {auth}"}}]})
+        body = json.dumps(
+            {
+                "id": "c1",
+                "object": "chat.completion",
+                "created": 1,
+                "model": "m",
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": f"{SCRIPT}{IMG} {auth}"},
+                    }
+                ],
+            }
+        )
         heads = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         await conn.send_head(200, heads)
         await conn.send(body.encode())
@@ -152,9 +183,18 @@ async def _hostile(conn: Conn) -> None:
 def test_server_text_is_escaped_and_the_key_redacted(pytester: pytest.Pytester) -> None:
     secret = "SECRET123-hostile-91bd"
     with ThreadedServer(_hostile) as server:
-        text, blob = _run_report(pytester, server.url, "--exo-api-key", secret,
-                                 "--exo-rules", "stream.*", "--exo-rules", "headers.*",
-                                 "--exo-timeout", "10")
+        text, blob = _run_report(
+            pytester,
+            server.url,
+            "--exo-api-key",
+            secret,
+            "--exo-rules",
+            "stream.*",
+            "--exo-rules",
+            "headers.*",
+            "--exo-timeout",
+            "10",
+        )
     everything = text + json.dumps(blob)
     assert secret not in everything
     assert VERDICT_PHRASE not in text  # the server cannot fake the passing verdict
@@ -174,17 +214,20 @@ def test_server_text_is_escaped_and_the_key_redacted(pytester: pytest.Pytester) 
 # -- pure parts ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("url", "safe"), [
-    ("https://platform.openai.com/docs/x", True),
-    ("http://example.org/a?b#c", True),
-    ("docs/rules.md#stream-done", True),
-    ("javascript:alert(1)", False),
-    ("JaVaScRiPt:alert(1)", False),
-    ("data:text/html,<b>", False),
-    ("//evil.example/x", False),
-    ("java\tscript:alert(1)", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    ("url", "safe"),
+    [
+        ("https://platform.openai.com/docs/x", True),
+        ("http://example.org/a?b#c", True),
+        ("docs/rules.md#stream-done", True),
+        ("javascript:alert(1)", False),
+        ("JaVaScRiPt:alert(1)", False),
+        ("data:text/html,<b>", False),
+        ("//evil.example/x", False),
+        ("java\tscript:alert(1)", False),
+        ("", False),
+    ],
+)
 def test_spec_links_only_http_or_relative(url: str, safe: bool) -> None:
     assert (safe_href(url) is not None) is safe
     link = spec_link(url)
@@ -224,8 +267,10 @@ def test_timeline_shows_buffering_in_its_caption() -> None:
     events = b"".join(b'data: {"choices":[{"delta":{"content":"w"}}]}\n\n' for _ in range(20))
     spread = timeline_svg(from_bytes(events))
     bunched = from_bytes(events)
-    late = tuple(Event(e.type, e.data, e.id, e.retry, e.offset, e.end, bunched.t_end_ns - 10)
-                 for e in bunched.events)
+    late = tuple(
+        Event(e.type, e.data, e.id, e.retry, e.offset, e.end, bunched.t_end_ns - 10)
+        for e in bunched.events
+    )
     buffered = timeline_svg(bunched.__class__(**{**_fields(bunched), "events": late}))
     assert "100% of events in the last tenth" in buffered
     assert "100% of events" not in spread

@@ -19,8 +19,15 @@ TIMING = ("stream.incremental",)
 
 
 def _report(pytester: pytest.Pytester, name: str, *args: str) -> dict[str, Any]:
-    result = pytester.runpytest_subprocess(*args, "--exo-json", name, "-p", "no:randomly",
-                                           "-o", "asyncio_default_fixture_loop_scope=function")
+    result = pytester.runpytest_subprocess(
+        *args,
+        "--exo-json",
+        name,
+        "-p",
+        "no:randomly",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
+    )
     assert result.ret in (0, 1), result.stdout.str()
     if "-n" in args:
         # The controller starts and preflights nothing: its header says so.
@@ -31,8 +38,11 @@ def _report(pytester: pytest.Pytester, name: str, *args: str) -> dict[str, Any]:
 
 
 def _judged(report: dict[str, Any]) -> set[tuple[str, str, str]]:
-    return {(r["rule"], r["scenario"], r["outcome"]) for r in report["results"]
-            if r["rule"] not in TIMING}
+    return {
+        (r["rule"], r["scenario"], r["outcome"])
+        for r in report["results"]
+        if r["rule"] not in TIMING
+    }
 
 
 def _each_once(report: dict[str, Any]) -> None:
@@ -47,7 +57,8 @@ def _compare(serial: dict[str, Any], parallel: dict[str, Any]) -> None:
     assert _judged(parallel) == _judged(serial)
     # Scenario stats come back from the workers, once per scenario and target.
     assert {(s["target"], s["id"]) for s in parallel["scenarios"]} == {
-        (s["target"], s["id"]) for s in serial["scenarios"]}
+        (s["target"], s["id"]) for s in serial["scenarios"]
+    }
     assert [t["name"] for t in parallel["targets"]] == [t["name"] for t in serial["targets"]]
 
 
@@ -79,8 +90,16 @@ def test_an_unreachable_target_under_xdist_exits_3(
     pytester: pytest.Pytester,
 ) -> None:
     result = pytester.runpytest_subprocess(
-        "--exo-url", "embedded", "--exo-url", "http://127.0.0.1:9", "-n", "2",
-        "--exo-rules", "stream.done", "-o", "asyncio_default_fixture_loop_scope=function",
+        "--exo-url",
+        "embedded",
+        "--exo-url",
+        "http://127.0.0.1:9",
+        "-n",
+        "2",
+        "--exo-rules",
+        "stream.done",
+        "-o",
+        "asyncio_default_fixture_loop_scope=function",
     )
     # The workers cannot reach the second target: the controller says so once, exits 3.
     assert result.ret == 3

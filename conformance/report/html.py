@@ -89,12 +89,15 @@ def _curl(transcript: Transcript) -> str:
     return _pre("reproduce", curl_command(request, with_key=with_key), "exo-curl")
 
 
-def rule_extra_html(rule: Rule, verdict: Verdict | None, transcript: Transcript | None,
-                    *, outcome: str, redact: Any) -> str:
+def rule_extra_html(
+    rule: Rule, verdict: Verdict | None, transcript: Transcript | None, *, outcome: str, redact: Any
+) -> str:
     """The failure layout (or, for a pass, what was checked) as escaped HTML."""
-    parts = [f"<dl class=\"exo-rule exo-{html.escape(outcome)}\">",
-             _field("rule", f"{rule.id}  {rule.level}"),
-             _field("requirement", rule.requirement)]
+    parts = [
+        f'<dl class="exo-rule exo-{html.escape(outcome)}">',
+        _field("rule", f"{rule.id}  {rule.level}"),
+        _field("requirement", rule.requirement),
+    ]
     if verdict is not None and verdict.outcome == "failed":
         parts.append(_field("expected", verdict.expected or "-"))
         parts.append(_field("actual", verdict.actual or verdict.message or "-"))
@@ -113,8 +116,13 @@ def rule_extra_html(rule: Rule, verdict: Verdict | None, transcript: Transcript 
 def _extra(content: str) -> dict[str, Any]:
     # The shape pytest_html.extras.html() returns, built here so the module
     # imports without pytest-html.
-    return {"name": "HTML", "format_type": "html", "content": content,
-            "mime_type": None, "extension": None}
+    return {
+        "name": "HTML",
+        "format_type": "html",
+        "content": content,
+        "mime_type": None,
+        "extension": None,
+    }
 
 
 def _props(report: pytest.TestReport) -> dict[str, Any]:
@@ -153,12 +161,16 @@ class HtmlReport:
 
     def _item_extras(self, item: RuleItem) -> list[dict[str, Any]]:
         outcome = item.exo_outcome if item.verdict is not None else "error"
-        content = rule_extra_html(item.rule, item.verdict, item.transcript,
-                                  outcome=outcome, redact=self._redact)
+        content = rule_extra_html(
+            item.rule, item.verdict, item.transcript, outcome=outcome, redact=self._redact
+        )
         extras = [_extra(content)]
         transcript = item.transcript
-        if outcome in ("failed", "warned", "error", "known") and transcript is not None \
-                and is_stream(transcript):
+        if (
+            outcome in ("failed", "warned", "error", "known")
+            and transcript is not None
+            and is_stream(transcript)
+        ):
             extras.append(_extra(f'<div class="exo-tl">{self._timeline(transcript)}</div>'))
         return extras
 
@@ -174,25 +186,32 @@ class HtmlReport:
             return
         self._drawn.add(key)
         report.exo_stream = {  # type: ignore[attr-defined]
-            "target": target, "scenario": item.scenario,
-            "caption": self._redact(caption(transcript)), "svg": self._timeline(transcript),
+            "target": target,
+            "scenario": item.scenario,
+            "caption": self._redact(caption(transcript)),
+            "svg": self._timeline(transcript),
         }
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         data = getattr(report, "exo_stream", None)
         if isinstance(data, dict):
-            view = StreamView(str(data["target"]), str(data["scenario"]),
-                              str(data["caption"]), str(data["svg"]))
+            view = StreamView(
+                str(data["target"]), str(data["scenario"]), str(data["caption"]), str(data["svg"])
+            )
             self.streams.setdefault((view.target, view.scenario), view)
 
     # -- the summary -------------------------------------------------------
 
-    def pytest_html_results_summary(self, prefix: list[str], summary: list[str],
-                                    postfix: list[str], session: pytest.Session) -> None:
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+    ) -> None:
         run = self.run
         env = Environment(
-            targets=tuple((t.url, t.model) for t in run.targets), version=__version__,
-            started_at=run.started_at, duration_s=run.duration_s, strict=run.settings.strict,
+            targets=tuple((t.url, t.model) for t in run.targets),
+            version=__version__,
+            started_at=run.started_at,
+            duration_s=run.duration_s,
+            strict=run.settings.strict,
         )
         prefix.append(self._redact(summary_html(run.results, env, list(self.streams.values()))))
 
@@ -210,8 +229,10 @@ class HtmlReport:
         values = [self._redact(str(props.get(c, ""))) for c in _COLUMNS]
         if "rule" in props and not values[-1]:
             values[-1] = "error" if report.failed else report.outcome
-        row = [f'<td class="col-{c}">{html.escape(v)}</td>' for c, v in zip(_COLUMNS, values,
-                                                                             strict=True)]
+        row = [
+            f'<td class="col-{c}">{html.escape(v)}</td>'
+            for c, v in zip(_COLUMNS, values, strict=True)
+        ]
         cells[2:2] = row
 
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:

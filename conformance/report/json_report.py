@@ -30,8 +30,16 @@ def _baseline(run: ConformanceRun) -> dict[str, Any] | None:
         return None
 
     def entries(found: list[Entry]) -> list[dict[str, str]]:
-        return [{"rule": e.rule, "target": e.target, "scenario": e.scenario, "reason": e.reason,
-                 "expires": e.expires.isoformat() if e.expires else ""} for e in found]
+        return [
+            {
+                "rule": e.rule,
+                "target": e.target,
+                "scenario": e.scenario,
+                "reason": e.reason,
+                "expires": e.expires.isoformat() if e.expires else "",
+            }
+            for e in found
+        ]
 
     return {
         "file": str(run.settings.baseline or ""),

@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["STYLE", "VERDICT_PHRASE", "Environment", "StreamView", "defang", "summary_html"]
 
 _BAD = ("failed", "error", "warned")
-_LETTER = {"passed": "P", "failed": "F", "warned": "W", "skipped": "S", "known": "K",
-           "error": "E"}
+_LETTER = {"passed": "P", "failed": "F", "warned": "W", "skipped": "S", "known": "K", "error": "E"}
 _LEVELS = ("MUST", "SHOULD", "MAY")
 
 #: The phrase CI looks for; text a server controlled must never spell it out.
@@ -105,14 +104,18 @@ def failures_block(results: Sequence[Result], many_targets: bool) -> str:
             f"{_e(r.outcome.upper())} {_e(r.level)} {_e(r.rule)}[{_e(where)}]</a>: "
             f"{_e(_first_line(r.message))}</li>"
         )
-    return (f'<h3 id="exo-failures">Failures and warnings ({len(bad)})</h3>'
-            f'<ul class="exo-failures">{"".join(items)}</ul>')
+    return (
+        f'<h3 id="exo-failures">Failures and warnings ({len(bad)})</h3>'
+        f'<ul class="exo-failures">{"".join(items)}</ul>'
+    )
 
 
 def counts_block(results: Sequence[Result]) -> str:
     counts = Counter((r.rule.split(".", 1)[0], r.level, r.outcome) for r in results)
-    keys = sorted({(g, lvl) for g, lvl, _ in counts},
-                  key=lambda k: (k[0], _LEVELS.index(k[1]) if k[1] in _LEVELS else 9))
+    keys = sorted(
+        {(g, lvl) for g, lvl, _ in counts},
+        key=lambda k: (k[0], _LEVELS.index(k[1]) if k[1] in _LEVELS else 9),
+    )
     head = "".join(f"<th>{o}</th>" for o in OUTCOMES)
     rows = []
     for group, level in keys:
@@ -124,9 +127,11 @@ def counts_block(results: Sequence[Result]) -> str:
         rows.append(f"<tr><td>{_e(group)}</td><td>{_e(level)}</td>{''.join(cells)}</tr>")
     totals = Counter(r.outcome for r in results)
     total = "".join(f"<td>{totals.get(o, 0)}</td>" for o in OUTCOMES)
-    return (f'<h3>Counts by group and level</h3><table class="exo-counts"><tr><th>group</th>'
-            f"<th>level</th>{head}</tr>{''.join(rows)}"
-            f"<tr><th>all</th><th></th>{total}</tr></table>")
+    return (
+        f'<h3>Counts by group and level</h3><table class="exo-counts"><tr><th>group</th>'
+        f"<th>level</th>{head}</tr>{''.join(rows)}"
+        f"<tr><th>all</th><th></th>{total}</tr></table>"
+    )
 
 
 def matrix_block(results: Sequence[Result], target: str, title: str) -> str:
@@ -145,8 +150,10 @@ def matrix_block(results: Sequence[Result], target: str, title: str) -> str:
             found = by.get((rule, scenario))
             cells.append(_matrix_cell(found))
         rows.append(f"<tr><td>{_e(rule)}</td><td>{_e(level[rule])}</td>{''.join(cells)}</tr>")
-    return (f"<h3>{_e(title)}</h3><table class=\"exo-matrix\"><tr><th>rule</th><th>level</th>"
-            f"{head}</tr>{''.join(rows)}</table>")
+    return (
+        f'<h3>{_e(title)}</h3><table class="exo-matrix"><tr><th>rule</th><th>level</th>'
+        f"{head}</tr>{''.join(rows)}</table>"
+    )
 
 
 def _matrix_cell(found: Result | None) -> str:
@@ -159,18 +166,23 @@ def _matrix_cell(found: Result | None) -> str:
 
 
 def legend_block() -> str:
-    items = "".join(f'<span class="exo-o-{o}">&nbsp;{_LETTER[o]} {o}&nbsp;</span> '
-                    for o in OUTCOMES)
+    items = "".join(
+        f'<span class="exo-o-{o}">&nbsp;{_LETTER[o]} {o}&nbsp;</span> ' for o in OUTCOMES
+    )
     return f'<p class="exo-legend">{items}</p>'
 
 
 def environment_block(env: Environment) -> str:
-    rows = [f"<tr><th>target</th><td>{_e(url)}</td><td>model {_e(model)}</td></tr>"
-            for url, model in env.targets]
-    rows.append(f"<tr><th>tool</th><td colspan=\"2\">exo-conformance {_e(env.version)}</td></tr>")
-    rows.append(f"<tr><th>started</th><td colspan=\"2\">{_e(env.started_at)} "
-                f"({env.duration_s:.1f} s)</td></tr>")
-    rows.append(f"<tr><th>strict</th><td colspan=\"2\">{'yes' if env.strict else 'no'}</td></tr>")
+    rows = [
+        f"<tr><th>target</th><td>{_e(url)}</td><td>model {_e(model)}</td></tr>"
+        for url, model in env.targets
+    ]
+    rows.append(f'<tr><th>tool</th><td colspan="2">exo-conformance {_e(env.version)}</td></tr>')
+    rows.append(
+        f'<tr><th>started</th><td colspan="2">{_e(env.started_at)} '
+        f"({env.duration_s:.1f} s)</td></tr>"
+    )
+    rows.append(f'<tr><th>strict</th><td colspan="2">{"yes" if env.strict else "no"}</td></tr>')
     return f'<table class="exo-env">{"".join(rows)}</table>'
 
 
@@ -182,17 +194,24 @@ def streams_block(streams: Sequence[StreamView], results: Sequence[Result]) -> s
     parts = ["<h3>Stream timelines</h3>"]
     for view in sorted(streams, key=lambda v: (v.target, v.scenario)):
         unfold = " open" if (view.target, view.scenario) in bad else ""
-        parts.append(f'<details class="exo-stream"{unfold}><summary>{_e(view.caption)}'
-                     f"</summary>{view.svg}</details>")
+        parts.append(
+            f'<details class="exo-stream"{unfold}><summary>{_e(view.caption)}'
+            f"</summary>{view.svg}</details>"
+        )
     return "".join(parts)
 
 
-def summary_html(results: Sequence[Result], env: Environment,
-                 streams: Sequence[StreamView] = ()) -> str:
+def summary_html(
+    results: Sequence[Result], env: Environment, streams: Sequence[StreamView] = ()
+) -> str:
     """The whole conformance summary (verdict first, then failures, then detail)."""
     many = len({r.target for r in results}) > 1
-    parts = [environment_block(env), failures_block(results, many), counts_block(results),
-             legend_block()]
+    parts = [
+        environment_block(env),
+        failures_block(results, many),
+        counts_block(results),
+        legend_block(),
+    ]
     targets = list(dict.fromkeys(r.target for r in results))
     for target in targets:
         title = "Rules \u00d7 scenarios" + (f" ({target})" if len(targets) > 1 else "")

@@ -28,8 +28,9 @@ def verdict_line(results: list[Result]) -> str:
 
 def _bad(results: list[Result], where: Any, tr: Any) -> None:
     for level in ("MUST", "SHOULD", "MAY"):
-        bad = [r for r in results
-               if r.level == level and r.outcome in ("failed", "warned", "error")]
+        bad = [
+            r for r in results if r.level == level and r.outcome in ("failed", "warned", "error")
+        ]
         if not bad:
             continue
         tr.write_line(f"{level} ({len(bad)}):")

@@ -93,8 +93,11 @@ def _event_text(event: Event, kind: str) -> str:
     """What a tooltip shows: the delta text of a content chunk, else the data."""
     if kind in ("content", "role"):
         value = json.loads(event.data)
-        texts = [c["delta"].get("content") for c in value.get("choices") or []
-                 if isinstance(c, dict) and isinstance(c.get("delta"), dict)]
+        texts = [
+            c["delta"].get("content")
+            for c in value.get("choices") or []
+            if isinstance(c, dict) and isinstance(c.get("delta"), dict)
+        ]
         joined = "".join(t for t in texts if isinstance(t, str))
         if joined:
             return _short(json.dumps(joined, ensure_ascii=False))
@@ -109,18 +112,34 @@ def marks(transcript: Transcript) -> list[Mark]:
     """Every arrival of the transcript, as marks in time order within each kind."""
     out: list[Mark] = []
     if transcript.t_headers_ns is not None:
-        out.append(Mark("headers", transcript.t_headers_ns,
-                        f"headers (HTTP {transcript.status}) at {_ms(transcript.t_headers_ns)}"))
+        out.append(
+            Mark(
+                "headers",
+                transcript.t_headers_ns,
+                f"headers (HTTP {transcript.status}) at {_ms(transcript.t_headers_ns)}",
+            )
+        )
     for read in transcript.reads:
-        out.append(Mark("read", read.t_ns,
-                        f"read of {read.size} bytes at offset {read.offset}, {_ms(read.t_ns)}"))
+        out.append(
+            Mark(
+                "read",
+                read.t_ns,
+                f"read of {read.size} bytes at offset {read.offset}, {_ms(read.t_ns)}",
+            )
+        )
     for i, event in enumerate(transcript.events):
         kind = event_kind(event)
-        out.append(Mark(kind, event.t_ns,
-                        f"event #{i} {kind} at {_ms(event.t_ns)}: {_event_text(event, kind)}"))
+        out.append(
+            Mark(
+                kind,
+                event.t_ns,
+                f"event #{i} {kind} at {_ms(event.t_ns)}: {_event_text(event, kind)}",
+            )
+        )
     for comment in transcript.comments:
-        out.append(Mark("comment", comment.t_ns,
-                        f"comment at {_ms(comment.t_ns)}: {_short(comment.text)}"))
+        out.append(
+            Mark("comment", comment.t_ns, f"comment at {_ms(comment.t_ns)}: {_short(comment.text)}")
+        )
     return out
 
 
@@ -158,8 +177,10 @@ def _axis(span_ms: float, x0: float, width: float, y: float) -> list[str]:
     while n * step <= span_ms + 1e-9:
         x = x0 + width * (n * step) / span_ms
         out.append(f'<line x1="{x:.1f}" y1="{y}" x2="{x:.1f}" y2="{y + 4}" stroke="#333"/>')
-        out.append(f'<text x="{x:.1f}" y="{y + 15}" font-size="10" text-anchor="middle">'
-                   f"{_fmt(round(n * step, 6))}</text>")
+        out.append(
+            f'<text x="{x:.1f}" y="{y + 15}" font-size="10" text-anchor="middle">'
+            f"{_fmt(round(n * step, 6))}</text>"
+        )
         n += 1
     out.append(f'<text x="{x0 + width}" y="{y + 25}" font-size="10" text-anchor="end">ms</text>')
     return out
@@ -172,8 +193,10 @@ def _lanes(x0: float, width: float) -> list[str]:
         fill = "#f5f5f5" if i % 2 else "#ffffff"
         out.append(f'<rect x="{x0}" y="{y}" width="{width}" height="{_LANE_H}" fill="{fill}"/>')
         out.append(f'<rect x="4" y="{y + 4}" width="8" height="8" fill="{colour}"/>')
-        out.append(f'<text x="16" y="{y + 12}" font-size="11" data-kind="{kind}">'
-                   f"{html.escape(label)}</text>")
+        out.append(
+            f'<text x="16" y="{y + 12}" font-size="11" data-kind="{kind}">'
+            f"{html.escape(label)}</text>"
+        )
     return out
 
 
@@ -182,9 +205,11 @@ def _mark_svg(mark: Mark, x: float, secrets: Iterable[str | None]) -> str:
     colour = KINDS[lane][2]
     y = _TOP + lane * _LANE_H
     tip = html.escape(redact(mark.tip, secrets))
-    return (f'<line class="exo-mark exo-{mark.kind}" x1="{x:.1f}" y1="{y + 2}" '
-            f'x2="{x:.1f}" y2="{y + _LANE_H - 2}" stroke="{colour}" stroke-width="2">'
-            f"<title>{tip}</title></line>")
+    return (
+        f'<line class="exo-mark exo-{mark.kind}" x1="{x:.1f}" y1="{y + 2}" '
+        f'x2="{x:.1f}" y2="{y + _LANE_H - 2}" stroke="{colour}" stroke-width="2">'
+        f"<title>{tip}</title></line>"
+    )
 
 
 def caption(transcript: Transcript) -> str:
@@ -194,8 +219,10 @@ def caption(transcript: Transcript) -> str:
         parts.append(f"headers {_ms(transcript.t_headers_ns)}")
     if transcript.ttfb_ms is not None:
         parts.append(f"first byte {transcript.ttfb_ms:.1f} ms")
-    parts.append(f"{len(transcript.events)} events, {len(transcript.body)} bytes "
-                 f"in {transcript.duration_ms:.1f} ms")
+    parts.append(
+        f"{len(transcript.events)} events, {len(transcript.body)} bytes "
+        f"in {transcript.duration_ms:.1f} ms"
+    )
     gaps = transcript.gaps_ms()
     if gaps:
         parts.append(f"longest gap {max(gaps):.1f} ms")
@@ -213,8 +240,13 @@ def _late_share(transcript: Transcript) -> float | None:
     return sum(1 for e in transcript.events if e.t_ns >= cut) / len(transcript.events)
 
 
-def timeline_svg(transcript: Transcript, *, width: int = 960, max_marks: int = 2000,
-                 secrets: Iterable[str | None] = ()) -> str:
+def timeline_svg(
+    transcript: Transcript,
+    *,
+    width: int = 960,
+    max_marks: int = 2000,
+    secrets: Iterable[str | None] = (),
+) -> str:
     """The transcript's arrivals as a self-contained inline ``<svg>`` element."""
     secrets = tuple(secrets)
     everything = marks(transcript)

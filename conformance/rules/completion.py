@@ -18,7 +18,6 @@ __all__ = ["NONSTREAMS", "key_offset", "parse_body"]
 NONSTREAMS: Final = ("nonstream-basic", "nonstream-max-tokens")
 
 
-
 def _no_answer(t: Transcript) -> Verdict | None:
     """A skip when there is no 200 answer to judge (``completion.status`` fails that)."""
     if t.status is None:
