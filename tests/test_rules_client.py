@@ -213,3 +213,21 @@ def test_the_sdk_rule_fails_on_non_json_data(reference_server: ServerFactory) ->
     verdict = judge(record(reference_server, "--fault", "non-json-data"))
     assert verdict.outcome == "failed"
     assert "JSONDecodeError" in verdict.actual and "not a JSON object" in verdict.actual
+
+
+def test_a_stream_over_the_harness_caps_is_not_given_to_the_sdk() -> None:
+    import dataclasses
+
+    from conformance.rules.client import _over_caps
+    from conformance.transcript import Diagnostic, Ending
+
+    fine = from_bytes(stream_body(), headers=SSE_HEADERS)
+    assert _over_caps(fine) == ""
+    capped = dataclasses.replace(fine, ending=Ending.SIZE_CAP, truncated=True)
+    assert "caps" in _over_caps(capped)
+    long_line = dataclasses.replace(
+        fine, diagnostics=(Diagnostic("line-too-long", "a line over 1 MiB", 10, 1),)
+    )
+    assert "byte 10" in _over_caps(long_line)
+    verdict = judge(with_sdk(SdkRun(True, not_run=_over_caps(capped))))
+    assert verdict.outcome == "skipped" and "not run" in verdict.message

@@ -49,6 +49,8 @@ class SdkRun:
     error: str = ""
     timed_out: bool = False
     deadline_s: float = 0.0
+    #: Why the SDK was not run on this stream (empty when it was).
+    not_run: str = ""
 
     def to_json(self) -> bytes:
         return json.dumps(dataclasses.asdict(self), ensure_ascii=False).encode()
@@ -157,9 +159,28 @@ async def _record_client(ctx: RecordContext) -> Transcript:
     body = chat_body(ctx.target.model)
     ours = await ctx.chat(SCENARIO, body)
     start = time.perf_counter_ns()
-    run = await run_openai_sdk(ctx, body)
+    over = _over_caps(ours)
+    run = SdkRun(True, not_run=over) if over else await run_openai_sdk(ctx, body)
     sdk = _sdk_transcript(ours, run, time.perf_counter_ns() - start)
     return dataclasses.replace(ours, related=((SDK_RELATED, sdk),))
+
+
+#: Diagnostics that mean a line or event outgrew the harness's caps.
+_OVERSIZE = frozenset({"line-too-long", "event-too-large"})
+
+
+def _over_caps(t: Transcript) -> str:
+    """Why the SDK must not be pointed at this stream, or "".
+
+    The SDK buffers lines and bodies without bound; a stream that outgrew the
+    harness's own caps would make the run's memory the SDK's to decide.
+    """
+    if t.truncated or t.ending in (Ending.SIZE_CAP, Ending.EVENT_CAP):
+        return f"the stream outgrew the harness's caps ({t.ending_detail or t.ending})"
+    big = next((d for d in t.diagnostics if d.code in _OVERSIZE), None)
+    if big is not None:
+        return f"the stream outgrew the harness's caps ({big.message} at byte {big.offset})"
+    return ""
 
 
 register(
@@ -299,6 +320,8 @@ def _sdk_run(t: Transcript) -> SdkRun | Verdict:
         return skipped("no openai SDK run was recorded for this scenario")
     if not run.installed:
         return skipped(f"the openai SDK is not installed: {INSTALL_HINT}")
+    if run.not_run:
+        return skipped(f"the SDK was not run: {run.not_run}; the sse.* and stream.* rules judge it")
     return run
 
 
