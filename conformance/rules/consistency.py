@@ -437,6 +437,25 @@ def _locate(
     return _key_at(t, hits[-1] if last else hits[0], key) if hits else None
 
 
+def _compare_field(
+    t: Transcript,
+    label: str,
+    attr: str,
+    missing: tuple[str, str],
+    locate: Callable[[], int | None],
+) -> Verdict:
+    """One field of the stream against the non-stream answer; a skip when either lacks it."""
+    pair = compare(t)
+    if isinstance(pair, Verdict):
+        return pair
+    ours, theirs = (getattr(side, attr) for side in pair)
+    if ours is None:
+        return skipped(missing[0])
+    if theirs is None:
+        return skipped(missing[1])
+    return _same(label, ours, theirs, locate())
+
+
 @rule(
     "consistency.finish-reason",
     level=Level.SHOULD,
@@ -447,18 +466,20 @@ def _locate(
     scenarios=(SCENARIO,),
 )
 def finish_reason(t: Transcript) -> Verdict:
-    pair = compare(t)
-    if isinstance(pair, Verdict):
-        return pair
-    stream, single = pair
-    if stream.finish_reason is None:
-        return skipped("the stream carries no finish_reason; see chunk.finish-reason")
-    if single.finish_reason is None:
-        return skipped("the non-stream answer has no finish_reason; see completion.schema")
-    at = _locate(
-        t, "finish_reason", lambda c: (_first_choice(c.get("choices")) or {}).get("finish_reason")
+    return _compare_field(
+        t,
+        "finish_reason",
+        "finish_reason",
+        (
+            "the stream carries no finish_reason; see chunk.finish-reason",
+            "the non-stream answer has no finish_reason; see completion.schema",
+        ),
+        lambda: _locate(
+            t,
+            "finish_reason",
+            lambda c: (_first_choice(c.get("choices")) or {}).get("finish_reason"),
+        ),
     )
-    return _same("finish_reason", stream.finish_reason, single.finish_reason, at)
 
 
 @rule(
@@ -472,24 +493,16 @@ def finish_reason(t: Transcript) -> Verdict:
     scenarios=(SCENARIO,),
 )
 def usage(t: Transcript) -> Verdict:
-    pair = compare(t)
-    if isinstance(pair, Verdict):
-        return pair
-    stream, single = pair
-    if stream.completion_tokens is None:
-        return skipped(
-            "the stream carries no usage.completion_tokens although include_usage "
-            "was asked; see chunk.usage-requested"
-        )
-    if single.completion_tokens is None:
-        return skipped(
-            "the non-stream answer has no usage.completion_tokens; see completion.schema"
-        )
-    return _same(
+    return _compare_field(
+        t,
         "usage.completion_tokens",
-        stream.completion_tokens,
-        single.completion_tokens,
-        _locate(t, "usage", lambda c: c.get("usage") is not None, last=True),
+        "completion_tokens",
+        (
+            "the stream carries no usage.completion_tokens although include_usage "
+            "was asked; see chunk.usage-requested",
+            "the non-stream answer has no usage.completion_tokens; see completion.schema",
+        ),
+        lambda: _locate(t, "usage", lambda c: c.get("usage") is not None, last=True),
     )
 
 
@@ -503,16 +516,16 @@ def usage(t: Transcript) -> Verdict:
     scenarios=(SCENARIO,),
 )
 def model(t: Transcript) -> Verdict:
-    pair = compare(t)
-    if isinstance(pair, Verdict):
-        return pair
-    stream, single = pair
-    if stream.model is None:
-        return skipped("the stream's chunks name no model; see chunk.schema")
-    if single.model is None:
-        return skipped("the non-stream answer names no model; see completion.schema")
-    first = _locate(t, "model", lambda c: c.get("model") is not None)
-    return _same("model", stream.model, single.model, first)
+    return _compare_field(
+        t,
+        "model",
+        "model",
+        (
+            "the stream's chunks name no model; see chunk.schema",
+            "the non-stream answer names no model; see completion.schema",
+        ),
+        lambda: _locate(t, "model", lambda c: c.get("model") is not None),
+    )
 
 
 # -- tools ------------------------------------------------------------------------
