@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from ..transcript import Transcript
-from .registry import Verdict, skipped
+from .registry import Verdict, failed, passed, skipped
 
-__all__ = ["describe_end", "no_stream", "preview"]
+__all__ = ["content_type_is", "describe_end", "media_type", "no_stream", "preview"]
 
 
 def no_stream(t: Transcript) -> Verdict | None:
@@ -33,3 +33,21 @@ def describe_end(t: Transcript) -> str:
     detail = f": {t.ending_detail}" if t.ending_detail else ""
     size = "" if "bytes" in detail else f", after {len(t.body)} bytes"
     return f"the exchange ended {t.ending}{detail}{size}"
+
+
+def media_type(value: str | None) -> str:
+    """The media type of a Content-Type value, without parameters, lower-cased."""
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+def content_type_is(t: Transcript, expected: str) -> Verdict:
+    """Exactly one Content-Type header, of media type ``expected`` (parameters allowed)."""
+    values = t.header_values("content-type")
+    if len(values) != 1:
+        return failed(
+            f"one Content-Type: {expected} header",
+            f"{len(values)} Content-Type headers: {values}",
+        )
+    if media_type(values[0]) != expected:
+        return failed(f"Content-Type: {expected}", f"Content-Type: {values[0]}")
+    return passed()

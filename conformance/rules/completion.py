@@ -8,7 +8,7 @@ from ..scenarios import SHORT_MAX_TOKENS
 from ..schemas import validate
 from ..transcript import Transcript
 from . import specs
-from .common import describe_end, preview
+from .common import content_type_is, describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 from .values import is_int, key_offset, parse_body, requested, show, usage_problem
 
@@ -57,10 +57,6 @@ def status(t: Transcript) -> Verdict:
     return passed()
 
 
-def _media_type(value: str) -> str:
-    return value.split(";", 1)[0].strip().lower()
-
-
 @rule(
     "completion.content-type",
     level=Level.MUST,
@@ -74,15 +70,7 @@ def _media_type(value: str) -> str:
 def content_type(t: Transcript) -> Verdict:
     if (skip := _no_answer(t)) is not None:
         return skip
-    values = t.header_values("content-type")
-    if len(values) != 1:
-        return failed(
-            "one Content-Type: application/json header",
-            f"{len(values)} Content-Type headers: {values}",
-        )
-    if _media_type(values[0]) != "application/json":
-        return failed("Content-Type: application/json", f"Content-Type: {values[0]}")
-    return passed()
+    return content_type_is(t, "application/json")
 
 
 @rule(

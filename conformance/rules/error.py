@@ -9,7 +9,7 @@ from ..scenarios import STREAMS
 from ..schemas import validate
 from ..transcript import Ending, Event, Transcript
 from . import specs
-from .common import describe_end, no_stream, preview
+from .common import describe_end, media_type, no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["ERROR_SCENARIOS", "STATUS_RULES", "carries_error", "error_events"]
@@ -32,7 +32,7 @@ _CUT_BY_HARNESS = (Ending.DEADLINE, Ending.SIZE_CAP, Ending.EVENT_CAP, Ending.DR
 
 
 def _media_type(t: Transcript) -> str:
-    return (t.header("content-type") or "").split(";", 1)[0].strip().lower()
+    return media_type(t.header("content-type"))
 
 
 def _is_event_stream(t: Transcript) -> bool:

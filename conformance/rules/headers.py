@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..scenarios import STREAMS
 from ..transcript import Transcript
 from . import specs
-from .common import describe_end, no_stream
+from .common import content_type_is, describe_end, no_stream
 from .registry import Level, Verdict, failed, passed, rule
 
 __all__: list[str] = []
@@ -28,10 +28,6 @@ def status(t: Transcript) -> Verdict:
     return passed()
 
 
-def _media_type(value: str | None) -> str:
-    return (value or "").split(";", 1)[0].strip().lower()
-
-
 @rule(
     "headers.content-type",
     level=Level.MUST,
@@ -44,15 +40,7 @@ def _media_type(value: str | None) -> str:
 def content_type(t: Transcript) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
-    values = t.header_values("content-type")
-    if len(values) != 1:
-        return failed(
-            "one Content-Type: text/event-stream header",
-            f"{len(values)} Content-Type headers: {values}",
-        )
-    if _media_type(values[0]) != "text/event-stream":
-        return failed("Content-Type: text/event-stream", f"Content-Type: {values[0]}")
-    return passed()
+    return content_type_is(t, "text/event-stream")
 
 
 def _directives(t: Transcript, name: str) -> set[str]:
