@@ -222,6 +222,20 @@ def _json_path(path: Iterable[str | int]) -> str:
     return "".join(parts)
 
 
+#: Keywords whose expectation is one sentence with the schema's value in it.
+_PLAIN_EXPECTATIONS: dict[str, str] = {
+    "minimum": "a number >= {value}",
+    "maximum": "a number <= {value}",
+    "exclusiveMinimum": "a number > {value}",
+    "exclusiveMaximum": "a number < {value}",
+    "minLength": "at least {value} character{s}",
+    "maxLength": "at most {value} character{s}",
+    "minItems": "at least {value} item{s}",
+    "maxItems": "at most {value} item{s}",
+    "pattern": "a string matching {value}",
+}
+
+
 def _expected(error: ValidationError) -> str:
     keyword = error.validator
     value: Any = error.validator_value
@@ -236,24 +250,8 @@ def _expected(error: ValidationError) -> str:
         return _alternatives(error)
     if keyword == "format":
         return f"format {value}"
-    if keyword == "minimum":
-        return f"a number >= {value}"
-    if keyword == "maximum":
-        return f"a number <= {value}"
-    if keyword == "exclusiveMinimum":
-        return f"a number > {value}"
-    if keyword == "exclusiveMaximum":
-        return f"a number < {value}"
-    if keyword == "minLength":
-        return f"at least {value} character{'s' * (value != 1)}"
-    if keyword == "maxLength":
-        return f"at most {value} character{'s' * (value != 1)}"
-    if keyword == "minItems":
-        return f"at least {value} item{'s' * (value != 1)}"
-    if keyword == "maxItems":
-        return f"at most {value} item{'s' * (value != 1)}"
-    if keyword == "pattern":
-        return f"a string matching {value}"
+    if keyword in _PLAIN_EXPECTATIONS:
+        return _PLAIN_EXPECTATIONS[keyword].format(value=value, s="s" * (value != 1))
     return error.message
 
 
