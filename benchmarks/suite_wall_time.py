@@ -42,9 +42,9 @@ from collections import defaultdict
 from pathlib import Path
 
 from conformance import rules as _rules  # noqa: F401 - registers the rules and scenarios
-from conformance.recorder import Limits, make_client
+from conformance.capture import Limits, make_client
 from conformance.rules.registry import REGISTRY
-from conformance.scenarios import SCENARIOS, RecordContext, Target, record_all
+from conformance.scenarios import CATALOG, RecordContext, Target, record_all
 from conformance.targets import preflight
 
 __all__ = ["main"]
@@ -81,7 +81,7 @@ def start_reference(delay: float) -> tuple[subprocess.Popen[str], str]:
 def default_scenarios() -> list[str]:
     """The scenario IDs the default suite (every rule) records."""
     ids = {s for rule in REGISTRY.select(None) for s in rule.scenarios}
-    return [s for s in SCENARIOS if s in ids]
+    return [s for s in CATALOG if s in ids]
 
 
 def pytest_wall(args: list[str], cwd: str) -> tuple[float, int, str]:
@@ -180,14 +180,14 @@ def main(argv: list[str] | None = None) -> int:
 
     row("pytest start-up (nothing-matches, with preflight)", "startup")
     for sid in sorted(ids, key=lambda s: -med[s]):
-        exclusive = " (exclusive)" if SCENARIOS[sid].exclusive else ""
+        exclusive = " (exclusive)" if CATALOG[sid].exclusive else ""
         row(f"scenario {sid}{exclusive}", sid)
     row("record_all(default set), in-process", "record_all")
     row("full default suite (subprocess)", "suite")
 
     longest = max(ids, key=lambda s: med[s])
-    shared = [s for s in ids if not SCENARIOS[s].exclusive]
-    exclusive = [s for s in ids if SCENARIOS[s].exclusive]
+    shared = [s for s in ids if not CATALOG[s].exclusive]
+    exclusive = [s for s in ids if CATALOG[s].exclusive]
     ratio = (med["suite"] - med["startup"]) / med[longest]
     print()
     print(f"longest scenario: {longest} {med[longest]:.3f} s")

@@ -46,8 +46,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from conformance.recorder import Limits, make_client, record
-from conformance.transcript import Ending, Event, Transcript
+from conformance.capture import Ending, Event, Limits, Transcript, make_client, record
 
 __all__ = ["main", "serve_raw"]
 

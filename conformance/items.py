@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
+from .capture.transcript import Transcript
 from .report.failure import format_failure
 from .rules.registry import Level, Rule, Verdict
 from .run import ConformanceRun
-from .scenarios import SCENARIOS, Target
-from .transcript import Transcript
+from .scenarios import CATALOG, Target
 
 __all__ = ["RuleFailure", "RuleItem", "SuiteCollector", "judge"]
 
@@ -106,7 +106,7 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
         needed = run.needed.setdefault(target.url, set())
         for rule in rules:
             for scenario in rule.scenarios:
-                if scenario not in SCENARIOS:
+                if scenario not in CATALOG:
                     raise ValueError(f"rule {rule.id} names unknown scenario {scenario!r}")
                 # IDs name the target only when there are several, by its stable
                 # label without the scheme: stream.done[stream-basic@127.0.0.1:8000].

@@ -16,10 +16,11 @@ import pytest_asyncio
 
 from . import rules as _rules  # noqa: F401 - registers the rule catalog
 from .baseline import BaselineError, render_baseline
+from .capture.recorder import make_client
+from .capture.transcript import Transcript
 from .embedded import EmbeddedServerError
 from .items import RuleItem, build_items
 from .options import add_options, read_settings
-from .recorder import make_client
 from .report.html import HtmlReport
 from .report.json_report import write_json_report
 from .report.terminal import terminal_summary
@@ -27,7 +28,6 @@ from .rules.registry import REGISTRY
 from .run import ConformanceRun, Result
 from .scenarios import Target
 from .targets import TargetError
-from .transcript import Transcript
 
 __all__ = ["RUN_KEY"]
 

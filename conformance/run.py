@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .baseline import Baseline, load_baseline
+from .capture.recorder import BodyBudget, Limits, make_client
+from .capture.redact import redact
+from .capture.transcript import Transcript
 from .embedded import EmbeddedServer
 from .options import EMBEDDED, Settings
-from .recorder import BodyBudget, Limits, make_client
-from .report.redact import redact
 from .scenarios import RecordContext, Target, record_all
 from .targets import preflight
-from .transcript import Transcript
 
 __all__ = ["ConformanceRun", "Result", "target_labels"]
 

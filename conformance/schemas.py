@@ -68,12 +68,12 @@ class SchemaProblem:
 def _schema_dir() -> Traversable:
     """Where the schema files are.
 
-    An installed wheel holds them as package data under ``conformance/schemas/``.
+    An installed wheel holds them as package data under ``conformance/schema_files/``.
     A source checkout, editable install included, keeps them in the top-level
     ``schemas/`` folder next to the package, which setuptools only relocates
     when it builds a wheel.
     """
-    packaged = resources.files("conformance").joinpath("schemas")
+    packaged = resources.files("conformance").joinpath("schema_files")
     if packaged.is_dir():
         return packaged
     return Path(__file__).resolve().parent.parent / "schemas"

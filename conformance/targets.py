@@ -11,9 +11,9 @@ from typing import Any
 
 import httpx
 
-from .recorder import Limits, record
+from .capture.recorder import Limits, record
+from .capture.transcript import Ending, Transcript
 from .scenarios import Target
-from .transcript import Ending, Transcript
 
 __all__ = ["TargetError", "preflight"]
 

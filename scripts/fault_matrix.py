@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from conformance.matrix import (
+from matrix import (
     DEFAULT_JOBS,
     Case,
     all_cases,

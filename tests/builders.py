@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.transcript import Transcript, from_bytes
+from conformance.capture import Transcript, from_bytes
 
 __all__ = ["chunk", "event", "stream_body", "stream_transcript"]
 

@@ -18,8 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from conformance.matrix import (
+from matrix import (
     Case,
     Finding,
     Row,
@@ -29,6 +28,7 @@ from conformance.matrix import (
     render_necessity,
     run_matrix,
 )
+
 from conformance.reference.faults import FAULTS, SEED_BUG
 from conformance.rules import REGISTRY, Level
 

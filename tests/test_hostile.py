@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 from wire import WireServer, huge_body_handler, unused_port
 
-from conformance.recorder import BodyBudget, Limits, make_client, record
+from conformance.capture import BodyBudget, Limits, make_client, record
 
 pytestmark = pytest.mark.slow
 

@@ -37,8 +37,7 @@ from wire import (
     unused_port,
 )
 
-from conformance.recorder import MIB, USER_AGENT, Limits, make_client, record
-from conformance.transcript import Ending, Transcript
+from conformance.capture import MIB, USER_AGENT, Ending, Limits, Transcript, make_client, record
 
 KEY = "sk-test-0123456789abcdef"
 STREAM = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}

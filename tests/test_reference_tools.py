@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from test_reference_support import FAST, Exchange, chat_body, exchange, json_chunks
 
-from conformance.recorder import Limits, make_client
+from conformance.capture import Limits, Transcript, make_client
 from conformance.reference import MODELS, ServerHandle, Settings, serve_in_thread
 from conformance.reference.tools import (
     NO_TOOLS,
@@ -27,9 +27,8 @@ from conformance.reference.tools import (
     tool_arguments,
 )
 from conformance.rules import REGISTRY
-from conformance.rules.consistency import TOOL_PROMPT, WEATHER_TOOL
-from conformance.scenarios import SCENARIOS, RecordContext, Target
-from conformance.transcript import Transcript
+from conformance.scenarios import CATALOG, RecordContext, Target
+from conformance.scenarios.consistency import TOOL_PROMPT, WEATHER_TOOL
 
 WEATHER = Tool(
     "get_weather",
@@ -332,7 +331,7 @@ async def _record(url: str, scenario: str) -> Transcript:
     limits = Limits(deadline_s=20)
     async with make_client(limits=limits) as client:
         ctx = RecordContext(client, Target(url, MODELS[0]), limits)
-        return await SCENARIOS[scenario].record(ctx)
+        return await CATALOG[scenario].record(ctx)
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,10 @@ import pytest
 from conftest import ServerFactory
 from wire import Conn, ThreadedServer
 
+from conformance.capture import Event, from_bytes
 from conformance.report.html import safe_href, spec_link
 from conformance.report.summary import VERDICT_PHRASE, defang
 from conformance.report.timeline import event_kind, nice_step, thin, timeline_svg
-from conformance.transcript import Event, from_bytes
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'

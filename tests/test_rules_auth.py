@@ -8,13 +8,12 @@ import pytest
 from builders import stream_transcript
 from conftest import ServerFactory
 
-from conformance.recorder import Limits, make_client
+from conformance.capture import Limits, Transcript, from_bytes, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.rules.auth import OPEN_ENDPOINT
-from conformance.scenarios import SCENARIOS, RecordContext, Target
-from conformance.scenarios_extra import WRONG_KEY_PREFIX, wrong_key
-from conformance.transcript import Transcript, from_bytes
+from conformance.scenarios import CATALOG, RecordContext, Target
+from conformance.scenarios.sessions import WRONG_KEY_PREFIX, wrong_key
 
 REFUSED = {
     "error": {
@@ -85,7 +84,7 @@ def test_a_wrong_key_is_never_the_real_one(monkeypatch: pytest.MonkeyPatch) -> N
     keys = {wrong_key(real) for _ in range(50)}
     assert real not in keys and len(keys) == 50
     assert all(k.startswith(WRONG_KEY_PREFIX) for k in keys)
-    monkeypatch.setattr("conformance.scenarios_extra.secrets.token_hex", lambda n: "ab")
+    monkeypatch.setattr("conformance.scenarios.sessions.secrets.token_hex", lambda n: "ab")
     assert wrong_key(WRONG_KEY_PREFIX + "ab") == WRONG_KEY_PREFIX + "ab0"
 
 
@@ -106,7 +105,7 @@ async def _record(url: str, api_key: str | None) -> Transcript:
     limits = Limits(deadline_s=20)
     async with make_client(api_key=api_key, limits=limits) as client:
         ctx = RecordContext(client, Target(url, MODELS[0], api_key), limits)
-        return await SCENARIOS["auth"].record(ctx)
+        return await CATALOG["auth"].record(ctx)
 
 
 def record(server: ServerFactory, api_key: str | None, *args: str) -> Transcript:

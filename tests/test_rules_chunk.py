@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from conformance.capture import Transcript, from_bytes
 from conformance.rules import REGISTRY, Verdict
-from conformance.transcript import Transcript, from_bytes
 
 SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}

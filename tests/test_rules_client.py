@@ -10,12 +10,11 @@ from conftest import ServerFactory
 from wire import SSE_HEADERS as WIRE_SSE_HEADERS
 from wire import Conn, WireServer, respond_handler
 
-from conformance.recorder import Limits, make_client
+from conformance.capture import Limits, Transcript, from_bytes, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
-from conformance.rules.client import SdkRun, run_openai_sdk
-from conformance.scenarios import SCENARIOS, RecordContext, Target, chat_body
-from conformance.transcript import Transcript, from_bytes
+from conformance.scenarios import CATALOG, RecordContext, Target, chat_body
+from conformance.scenarios.client import SdkRun, run_openai_sdk
 
 RULE = "client.openai-sdk"
 TEXT = " Hello world"
@@ -188,7 +187,7 @@ async def _record(url: str) -> Transcript:
     limits = Limits(deadline_s=20)
     async with make_client(limits=limits) as client:
         ctx = RecordContext(client, Target(url, MODELS[0]), limits)
-        return await SCENARIOS["client-openai"].record(ctx)
+        return await CATALOG["client-openai"].record(ctx)
 
 
 def record(server: ServerFactory, *args: str) -> Transcript:
@@ -218,8 +217,8 @@ def test_the_sdk_rule_fails_on_non_json_data(reference_server: ServerFactory) ->
 def test_a_stream_over_the_harness_caps_is_not_given_to_the_sdk() -> None:
     import dataclasses
 
-    from conformance.rules.client import _over_caps
-    from conformance.transcript import Diagnostic, Ending
+    from conformance.capture import Diagnostic, Ending
+    from conformance.scenarios.client import _over_caps
 
     fine = from_bytes(stream_body(), headers=SSE_HEADERS)
     assert _over_caps(fine) == ""

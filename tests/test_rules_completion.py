@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from conformance.capture import Ending, Transcript, from_bytes
 from conformance.rules import REGISTRY, Verdict
-from conformance.transcript import Ending, Transcript, from_bytes
 
 JSON = {"content-type": "application/json"}
 COMPLETION_RULES = [r.id for r in REGISTRY if r.group == "completion"]

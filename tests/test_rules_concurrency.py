@@ -6,12 +6,11 @@ import pytest
 from builders import chunk, event, stream_transcript
 from conftest import ServerFactory
 
-from conformance.recorder import Limits, make_client
+from conformance.capture import Ending, Limits, Transcript, from_bytes, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.rules.concurrency import answer_text
-from conformance.scenarios import SCENARIOS, RecordContext, Target
-from conformance.transcript import Ending, Transcript, from_bytes
+from conformance.scenarios import CATALOG, RecordContext, Target
 
 ANSWERS = (
     (" The", " river", " runs", " north", " past", " seven", " quiet", " stations"),
@@ -138,7 +137,7 @@ async def _record(url: str, concurrency: int) -> Transcript:
     limits = Limits(deadline_s=20)
     async with make_client(limits=limits) as client:
         ctx = RecordContext(client, Target(url, MODELS[0]), limits, concurrency)
-        return await SCENARIOS["concurrency"].record(ctx)
+        return await CATALOG["concurrency"].record(ctx)
 
 
 def record(server: ServerFactory, *args: str, concurrency: int = 4) -> Transcript:
@@ -150,7 +149,7 @@ def test_the_reference_server_keeps_concurrent_streams_apart(
     reference_server: ServerFactory,
 ) -> None:
     t = record(reference_server)
-    assert SCENARIOS["concurrency"].exclusive and t.scenario == "concurrency"
+    assert CATALOG["concurrency"].exclusive and t.scenario == "concurrency"
     assert [name for name, _ in t.related] == [
         *(f"stream-{i}" for i in range(4)),
         *(f"alone-{i}" for i in range(4)),

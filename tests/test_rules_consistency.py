@@ -8,12 +8,11 @@ import pytest
 from builders import SSE_HEADERS, chunk, event
 from conftest import ServerFactory
 
-from conformance.recorder import Limits, make_client
+from conformance.capture import Limits, Transcript, from_bytes, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.rules.consistency import divergence, escape, joined_content
-from conformance.scenarios import SCENARIOS, RecordContext, Target
-from conformance.transcript import Transcript, from_bytes
+from conformance.scenarios import CATALOG, RecordContext, Target
 
 CONSISTENCY = (
     "consistency.content",
@@ -285,7 +284,7 @@ async def _record(url: str, scenario: str) -> Transcript:
     limits = Limits(deadline_s=20)
     async with make_client(limits=limits) as client:
         ctx = RecordContext(client, Target(url, MODELS[0]), limits)
-        return await SCENARIOS[scenario].record(ctx)
+        return await CATALOG[scenario].record(ctx)
 
 
 def record(server: ServerFactory, scenario: str, *args: str) -> Transcript:

@@ -7,12 +7,11 @@ import pytest
 from builders import chunk, event, stream_body, stream_transcript
 from conftest import ServerFactory
 
-from conformance.recorder import Limits, make_client
+from conformance.capture import Ending, Limits, Transcript, from_bytes, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
-from conformance.scenarios import SCENARIOS, RecordContext, Target
-from conformance.scenarios_extra import DROP_AFTER_EVENTS
-from conformance.transcript import Ending, Transcript, from_bytes
+from conformance.scenarios import CATALOG, RecordContext, Target
+from conformance.scenarios.sessions import DROP_AFTER_EVENTS
 
 DROPPED = b"".join(
     event(chunk({"content": w} if w else {"role": "assistant", "content": ""}))
@@ -132,13 +131,13 @@ async def _record(url: str) -> Transcript:
     limits = Limits(deadline_s=20)
     async with make_client(limits=limits) as client:
         ctx = RecordContext(client, Target(url, MODELS[0]), limits)
-        return await SCENARIOS["disconnect"].record(ctx)
+        return await CATALOG["disconnect"].record(ctx)
 
 
 @pytest.mark.slow
 def test_the_reference_server_stops_and_recovers(reference_server: ServerFactory) -> None:
     t = asyncio.run(_record(reference_server("--token-delay", "0.005")))
-    assert SCENARIOS["disconnect"].exclusive
+    assert CATALOG["disconnect"].exclusive
     assert t.ending is Ending.DROPPED and len(t.events) == DROP_AFTER_EVENTS
     names = [name for name, _ in t.related]
     assert names[0] == "generations-0" and names[-1] == "next" and len(names) >= 3

@@ -9,11 +9,10 @@ import pytest
 from builders import chunk, event, stream_body, stream_transcript
 from conftest import ServerFactory
 
-from conformance.recorder import Limits, make_client
+from conformance.capture import Ending, Limits, Transcript, from_bytes, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.scenarios import RecordContext, Target, record_all
-from conformance.transcript import Ending, Transcript, from_bytes
 
 JSON = {"content-type": "application/json"}
 ENVELOPE = {

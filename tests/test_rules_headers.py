@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from builders import SSE_HEADERS, stream_transcript
 
+from conformance.capture import Ending, from_bytes
 from conformance.rules import REGISTRY
-from conformance.transcript import Ending, from_bytes
 
 
 def check(rule_id: str, **kw: object) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from conformance.capture import Ending, Transcript, from_bytes
 from conformance.rules import REGISTRY, Verdict
-from conformance.transcript import Ending, Transcript, from_bytes
 
 JSON = {"content-type": "application/json"}
 

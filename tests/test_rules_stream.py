@@ -4,8 +4,8 @@ import dataclasses
 
 from builders import chunk, event, stream_body, stream_transcript
 
+from conformance.capture import Ending, Transcript
 from conformance.rules import REGISTRY, Verdict
-from conformance.transcript import Ending, Transcript
 
 
 def judge(rule_id: str, t: Transcript) -> Verdict:

@@ -20,7 +20,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conformance.sse import (
+from conformance.capture import Diagnostic
+from conformance.capture.sse import (
     _FAST_EVENTS,
     DIAGNOSTIC_CODES,
     Comment,
@@ -30,7 +31,6 @@ from conformance.sse import (
     _make_event,
     _plain_event,
 )
-from conformance.transcript import Diagnostic
 
 BOM = b"\xef\xbb\xbf"
 Diag = tuple[str, int, int]  # code, offset, line
@@ -760,8 +760,8 @@ def test_vector_without_the_fast_event_builder(
     vector: Vector, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The decoder a changed Event would get: no short path, Event(...) for all.
-    monkeypatch.setattr("conformance.sse._FAST_EVENTS", False)
-    monkeypatch.setattr("conformance.sse._make_event", _plain_event)
+    monkeypatch.setattr("conformance.capture.sse._FAST_EVENTS", False)
+    monkeypatch.setattr("conformance.capture.sse._make_event", _plain_event)
     check(vector, [])
     check(vector, list(range(1, len(vector.body))))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from ..transcript import Request
+from ..capture.transcript import Request
 
 __all__ = ["curl_command"]
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Sequence
 
+from ..capture.redact import redact
+from ..capture.transcript import Transcript
 from ..rules.registry import Rule, Verdict
-from ..transcript import Transcript
 from .curl import curl_command
-from .redact import redact
 from .wire import show_bytes
 
 __all__ = ["evidence", "format_failure"]

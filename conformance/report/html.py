@@ -20,9 +20,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from .. import __version__
+from ..capture.transcript import Transcript
 from ..items import RuleItem
 from ..rules.registry import Rule, Verdict
-from ..transcript import Transcript
 from .curl import curl_command
 from .failure import evidence
 from .summary import VERDICT_PHRASE, Environment, StreamView, defang, summary_html

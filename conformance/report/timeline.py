@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..transcript import Event, Transcript
-from .redact import redact
+from ..capture.redact import redact
+from ..capture.transcript import Event, Transcript
 
 __all__ = ["KINDS", "Mark", "event_kind", "is_stream", "marks", "nice_step", "timeline_svg"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..scenarios_extra import AUTH
-from ..transcript import Transcript
+from ..capture.transcript import Transcript
+from ..scenarios.sessions import AUTH
 from .common import describe_end, preview
 from .error import carries_error
 from .registry import Level, Verdict, failed, passed, rule, skipped

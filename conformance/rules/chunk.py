@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..scenarios import SHORT_MAX_TOKENS, STREAMS
+from ..capture.transcript import Event, Transcript
+from ..scenarios.chat import SHORT_MAX_TOKENS, STREAMS
 from ..schemas import validate
-from ..transcript import Event, Transcript
 from . import specs
 from .common import no_stream
 from .registry import Level, Verdict, failed, passed, rule, skipped

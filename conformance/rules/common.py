@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..transcript import Transcript
+from ..capture.transcript import Transcript
 from .registry import Verdict, failed, passed, skipped
 
 __all__ = ["content_type_is", "describe_end", "media_type", "no_stream", "preview"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..scenarios import SHORT_MAX_TOKENS
+from ..capture.transcript import Transcript
+from ..scenarios.chat import SHORT_MAX_TOKENS
 from ..schemas import validate
-from ..transcript import Transcript
 from . import specs
 from .common import content_type_is, describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..scenarios_extra import CONCURRENCY
-from ..transcript import Ending, Event, Transcript
+from ..capture.transcript import Ending, Event, Transcript
+from ..scenarios.sessions import CONCURRENCY
 from . import specs
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped

@@ -10,15 +10,14 @@ would prove nothing, and every rule here skips and says where they diverged.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..scenarios import RecordContext, Scenario, chat_body, register
-from ..transcript import Event, Transcript
+from ..capture.transcript import Event, Transcript
+from ..scenarios.consistency import NONSTREAM, REPEAT, SCENARIO, TOOLS_SCENARIO
 from . import specs
 from .common import no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -31,79 +30,8 @@ __all__ = [
     "joined_content",
 ]
 
-SCENARIO = "consistency"
-TOOLS_SCENARIO = "consistency-tools"
-#: Names of the two non-stream exchanges kept in ``Transcript.related``.
-NONSTREAM = "nonstream"
-REPEAT = "nonstream-repeat"
-
-PROMPT = "Reply with unicode and emoji words: a few short words in several scripts."
-MAX_TOKENS = 24
-TOOL_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
-TOOL_MAX_TOKENS = 64
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string", "description": "The city name."}},
-            "required": ["city"],
-        },
-    },
-}
 #: Characters of text shown on each side of the first difference.
 CONTEXT_CHARS = 30
-
-
-# -- scenarios ------------------------------------------------------------------
-
-
-async def _twins(ctx: RecordContext, scenario: str, body: dict[str, Any]) -> Transcript:
-    """The stream, then the same request non-streamed twice, one after another.
-
-    One at a time on purpose: batching concurrent requests changes the
-    arithmetic of some engines, and that is not what these rules judge.
-    """
-    stream = await ctx.chat(scenario, {**body, "stream_options": {"include_usage": True}})
-    single = {**body, "stream": False}
-    first = await ctx.chat(scenario, single)
-    repeat = await ctx.chat(scenario, single)
-    return dataclasses.replace(stream, related=((NONSTREAM, first), (REPEAT, repeat)))
-
-
-async def _record_consistency(ctx: RecordContext) -> Transcript:
-    body = chat_body(ctx.target.model, PROMPT, max_tokens=MAX_TOKENS)
-    return await _twins(ctx, SCENARIO, body)
-
-
-async def _record_tools(ctx: RecordContext) -> Transcript:
-    body = chat_body(
-        ctx.target.model,
-        TOOL_PROMPT,
-        max_tokens=TOOL_MAX_TOKENS,
-        tools=[WEATHER_TOOL],
-        tool_choice="auto",
-    )
-    return await _twins(ctx, TOOLS_SCENARIO, body)
-
-
-register(
-    Scenario(
-        SCENARIO,
-        f"one request (multi-byte text, max_tokens={MAX_TOKENS}) streamed with usage, "
-        "then sent twice with stream: false",
-        _record_consistency,
-    )
-)
-register(
-    Scenario(
-        TOOLS_SCENARIO,
-        "a request with a get_weather function tool, streamed, then sent twice with stream: false",
-        _record_tools,
-    )
-)
 
 
 # -- answers --------------------------------------------------------------------

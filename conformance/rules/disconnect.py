@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..scenarios_extra import (
+from ..capture.transcript import Ending, Transcript
+from ..scenarios.sessions import (
     DISCONNECT,
     GENERATIONS_PATH,
     POLL_INTERVAL_S,
@@ -10,7 +11,6 @@ from ..scenarios_extra import (
     generation_counter,
     generation_stopped,
 )
-from ..transcript import Ending, Transcript
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..scenarios import STREAMS
+from ..capture.transcript import Ending, Event, Transcript
+from ..scenarios.chat import STREAMS
 from ..schemas import validate
-from ..transcript import Ending, Event, Transcript
 from . import specs
 from .common import describe_end, media_type, no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped

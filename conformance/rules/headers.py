@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..scenarios import STREAMS
-from ..transcript import Transcript
+from ..capture.transcript import Transcript
+from ..scenarios.chat import STREAMS
 from . import specs
 from .common import content_type_is, describe_end, no_stream
 from .registry import Level, Verdict, failed, passed, rule

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..capture.transcript import Transcript
 from ..schemas import validate
-from ..transcript import Transcript
 from . import specs
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ..transcript import Transcript
+from ..capture.transcript import Transcript
 
 __all__ = [
     "REGISTRY",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..scenarios import STREAMS
-from ..transcript import Diagnostic, Transcript
+from ..capture.transcript import Diagnostic, Transcript
+from ..scenarios.chat import STREAMS
 from . import specs
 from .common import no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..scenarios import STREAMS
-from ..transcript import Ending, Transcript
+from ..capture.transcript import Ending, Transcript
+from ..scenarios.chat import STREAMS
 from . import specs
 from .common import describe_end, no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped

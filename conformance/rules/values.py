@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any, Final, TypeGuard
 
-from ..transcript import Transcript
+from ..capture.transcript import Transcript
 from .common import describe_end, preview
 
 __all__ = [

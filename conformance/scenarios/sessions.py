@@ -2,7 +2,7 @@
 
 Each records a main transcript and keeps the other exchanges in
 ``Transcript.related`` under the names below, so the rules that judge them stay
-pure functions of one transcript.  Importing this module registers them.
+pure functions of one transcript.
 """
 
 from __future__ import annotations
@@ -12,16 +12,10 @@ import dataclasses
 import secrets
 from typing import Any
 
-from .recorder import Limits, make_client, record
-from .scenarios import (
-    LONG_MAX_TOKENS,
-    LONG_PROMPT,
-    RecordContext,
-    Scenario,
-    chat_body,
-    register,
-)
-from .transcript import Transcript
+from ..capture.recorder import Limits, make_client, record
+from ..capture.transcript import Transcript
+from .base import RecordContext, Scenario, chat_body
+from .chat import LONG_MAX_TOKENS, LONG_PROMPT
 
 __all__ = [
     "AUTH",
@@ -32,6 +26,7 @@ __all__ = [
     "ISOLATION_MAX_TOKENS",
     "POLL_INTERVAL_S",
     "POLL_WINDOW_S",
+    "SCENARIOS",
     "WRONG_KEY_PREFIX",
     "generation_counter",
     "generation_stopped",
@@ -204,31 +199,23 @@ async def _concurrency(ctx: RecordContext) -> Transcript:
     return dataclasses.replace(streams[0], scenario=CONCURRENCY, related=tuple(related))
 
 
-def _register_all() -> None:
-    register(
-        Scenario(
-            AUTH,
-            "a short stream request without the API key, then one with a wrong key "
-            "(only the first when no key is configured)",
-            _auth,
-        )
-    )
-    register(
-        Scenario(
-            DISCONNECT,
-            f"a long stream dropped after {DROP_AFTER_EVENTS} events, then the next request",
-            _disconnect,
-            exclusive=True,
-        )
-    )
-    register(
-        Scenario(
-            CONCURRENCY,
-            "concurrent streams with distinct prompts, then each prompt alone",
-            _concurrency,
-            exclusive=True,
-        )
-    )
-
-
-_register_all()
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        AUTH,
+        "a short stream request without the API key, then one with a wrong key "
+        "(only the first when no key is configured)",
+        _auth,
+    ),
+    Scenario(
+        DISCONNECT,
+        f"a long stream dropped after {DROP_AFTER_EVENTS} events, then the next request",
+        _disconnect,
+        exclusive=True,
+    ),
+    Scenario(
+        CONCURRENCY,
+        "concurrent streams with distinct prompts, then each prompt alone",
+        _concurrency,
+        exclusive=True,
+    ),
+)

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .embedded import EmbeddedServer, EmbeddedServerError
-from .reference.faults import FAULTS, NO_FAULT, Fault, get_fault
-from .reference.models import MODELS
-from .rules import REGISTRY, Level
+from conformance.embedded import EmbeddedServer, EmbeddedServerError
+from conformance.reference.faults import FAULTS, NO_FAULT, Fault, get_fault
+from conformance.reference.models import MODELS
+from conformance.rules import REGISTRY, Level
 
 __all__ = [
     "API_KEY",

@@ -26,7 +26,8 @@ from typing import Any
 import httpcore
 import httpx
 
-from . import __version__
+from .. import __version__
+from .redact import MASK, redact, redact_header, scrub
 from .sse import SSEDecoder
 from .transcript import Comment, Diagnostic, Ending, Event, Read, Request, Transcript
 
@@ -34,15 +35,11 @@ __all__ = ["MIB", "USER_AGENT", "BodyBudget", "Limits", "make_client", "record"]
 
 MIB = 1 << 20
 USER_AGENT = f"exo-conformance/{__version__}"
-MASK = "***"
 
 #: The encodings the recorder can undo itself; a client must not ask for more.
 ACCEPT_ENCODING = "gzip, deflate"
 #: Closing a response is a socket close; if it takes longer, give up on it.
 CLOSE_TIMEOUT_S = 0.25
-#: Request headers whose whole value is a credential.
-SECRET_HEADERS = frozenset({"x-api-key", "api-key", "cookie"})
-AUTH_HEADERS = frozenset({"authorization", "proxy-authorization"})
 #: Longest exception text kept in ``ending_detail``.
 MAX_DETAIL_CHARS = 240
 
@@ -455,57 +452,7 @@ def _deadline_detail(rec: _Recording, deadline_s: float) -> str:
     return f"{limit} ran out after {len(rec.body)} bytes in {len(rec.reads)} reads"
 
 
-# -- redaction ---------------------------------------------------------------
-
-
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, MASK)
-    return text
-
-
-def _redact_header(name: str, value: str, secrets: Sequence[str]) -> str:
-    key = name.lower()
-    if key in AUTH_HEADERS:
-        scheme, _, credential = value.partition(" ")
-        return f"{scheme} {MASK}" if credential else MASK
-    if key in SECRET_HEADERS:
-        return MASK
-    return _redact(value, secrets)
-
-
-def _scrub(t: Transcript, secrets: Sequence[str]) -> Transcript:
-    """The transcript with every secret masked, wherever a server echoed it.
-
-    The body keeps its length (offsets of reads and events stay true); text
-    fields get ``***``.
-    """
-    if not secrets:
-        return t
-    body = t.body
-    for secret in secrets:
-        raw = secret.encode()
-        body = body.replace(raw, b"*" * len(raw))
-    return dataclasses.replace(
-        t,
-        headers=tuple((k, _redact(v, secrets)) for k, v in t.headers),
-        body=body,
-        events=tuple(
-            dataclasses.replace(
-                e,
-                data=_redact(e.data, secrets),
-                id=_redact(e.id, secrets),
-                type=_redact(e.type, secrets),
-            )
-            for e in t.events
-        ),
-        comments=tuple(dataclasses.replace(c, text=_redact(c.text, secrets)) for c in t.comments),
-        diagnostics=tuple(
-            dataclasses.replace(d, message=_redact(d.message, secrets)) for d in t.diagnostics
-        ),
-        ending_detail=_redact(t.ending_detail, secrets),
-    )
+# -- what was sent ---------------------------------------------------------
 
 
 def _request_record(request: httpx.Request, secrets: Sequence[str]) -> Request:
@@ -518,9 +465,9 @@ def _request_record(request: httpx.Request, secrets: Sequence[str]) -> Request:
         url = url.copy_with(password=MASK)
     return Request(
         method=request.method,
-        url=_redact(str(url), secrets),
+        url=redact(str(url), secrets),
         headers=tuple(
-            (k, _redact_header(k, v, secrets))
+            (k, redact_header(k, v, secrets))
             for k, v in ((k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw)
         ),
         body=body,
@@ -566,13 +513,13 @@ async def record(
         request = client.build_request(method, url, json=json, content=content, headers=headers)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         rec.end(Ending.REFUSED, f"cannot send to {url!r}: {_text(exc)}")
-        bare = Request(method, _redact(url, secrets), (), content or b"")
-        return _scrub(rec.transcript(bare, scenario=scenario, target=target), secrets)
+        bare = Request(method, redact(url, secrets), (), content or b"")
+        return scrub(rec.transcript(bare, scenario=scenario, target=target), secrets)
     rec.t0 = time.perf_counter_ns()
     await _exchange(client, request, rec)
     sent = _request_record(request, secrets)
-    t = rec.transcript(sent, scenario=scenario, target=_redact(target, secrets))
-    return _scrub(t, secrets)
+    t = rec.transcript(sent, scenario=scenario, target=redact(target, secrets))
+    return scrub(t, secrets)
 
 
 async def _exchange(client: httpx.AsyncClient, request: httpx.Request, rec: _Recording) -> None:

@@ -1,0 +1,57 @@
+"""The scenario catalog: every request the suite sends, in one explicit list.
+
+A scenario says what to send and how to record it; its transcript carries the
+request, so rules read what was asked from the transcript.  The catalog is
+built here, once, from the lists each module declares: nothing registers
+itself on import, and nothing changes it at run time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+from ..capture.transcript import Transcript
+from . import chat, client, consistency, sessions
+from .base import SEED, UNKNOWN_MODEL, RecordContext, Recorder, Scenario, Target, chat_body
+from .chat import STREAMS
+
+__all__ = [
+    "CATALOG",
+    "SEED",
+    "STREAMS",
+    "UNKNOWN_MODEL",
+    "RecordContext",
+    "Recorder",
+    "Scenario",
+    "Target",
+    "chat_body",
+    "record_all",
+]
+
+
+def _catalog(*groups: Iterable[Scenario]) -> Mapping[str, Scenario]:
+    out: dict[str, Scenario] = {}
+    for scenario in (s for group in groups for s in group):
+        if scenario.id in out:
+            raise ValueError(f"duplicate scenario {scenario.id!r}")
+        out[scenario.id] = scenario
+    return MappingProxyType(out)
+
+
+#: Every scenario by ID, in the order the suite lists them.
+CATALOG: Mapping[str, Scenario] = _catalog(
+    chat.SCENARIOS, consistency.SCENARIOS, client.SCENARIOS, sessions.SCENARIOS
+)
+
+
+async def record_all(ctx: RecordContext, ids: Iterable[str]) -> dict[str, Transcript]:
+    """Record the named scenarios: independent ones at once, exclusive ones after."""
+    wanted = [CATALOG[i] for i in dict.fromkeys(ids)]
+    shared = [s for s in wanted if not s.exclusive]
+    results = await asyncio.gather(*(s.record(ctx) for s in shared))
+    out = {s.id: t for s, t in zip(shared, results, strict=True)}
+    for scenario in (s for s in wanted if s.exclusive):
+        out[scenario.id] = await scenario.record(ctx)
+    return out
