@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from .capture.transcript import Transcript
 from .report.failure import format_failure
-from .rules.registry import Level, Rule, Verdict
+from .results import Outcome, Result, judge, make_result
+from .rules.registry import Rule, Verdict
 from .run import ConformanceRun
 from .scenarios import CATALOG, Target
+from .view import View
 
 __all__ = ["RuleFailure", "RuleItem", "SuiteCollector", "judge"]
 
@@ -25,17 +26,6 @@ class HarnessError(Exception):
     """The harness could not judge: a bug in the tool, never a pass."""
 
 
-def judge(level: Level, verdict: Verdict, *, strict: bool, known: bool = False) -> str:
-    """The reported outcome of a verdict at a level."""
-    if verdict.outcome != "failed":
-        return verdict.outcome
-    if known:
-        return "known"
-    if level is Level.MUST or (level is Level.SHOULD and strict):
-        return "failed"
-    return "warned"
-
-
 class RuleItem(pytest.Item):
     def __init__(
         self, *, rule: Rule, scenario: str, target: Target, run: ConformanceRun, **kw: Any
@@ -46,8 +36,8 @@ class RuleItem(pytest.Item):
         self.target = target
         self.run = run
         self.verdict: Verdict | None = None
-        self.transcript: Transcript | None = None
-        self.exo_outcome = "error"
+        self.view: View | None = None
+        self.exo_outcome = Outcome.ERROR
         self.user_properties += [
             ("rule", rule.id),
             ("level", str(rule.level)),
@@ -57,10 +47,10 @@ class RuleItem(pytest.Item):
         self.add_marker(pytest.mark.exo_conformance)
 
     def runtest(self) -> None:
-        transcript = self.run.transcript(self.target, self.scenario)
-        self.transcript = transcript
+        view = self.run.view(self.target, self.scenario)
+        self.view = view
         try:
-            verdict = self.rule.check(transcript)
+            verdict = self.rule.check(view)
         except Exception as exc:
             raise HarnessError(f"{self.rule.id} could not judge: {exc!r}") from exc
         self.verdict = verdict
@@ -69,15 +59,29 @@ class RuleItem(pytest.Item):
             self.rule.id, self.scenario, self.target.label or self.target.url
         )
         self.exo_outcome = judge(self.rule.level, verdict, strict=strict, known=known)
-        if self.exo_outcome == "skipped":
+        if self.exo_outcome == Outcome.SKIPPED:
             raise pytest.skip.Exception(verdict.message, _use_item_location=True)
-        if self.exo_outcome == "failed":
+        if self.exo_outcome == Outcome.FAILED:
             raise RuleFailure(self.failure_text())
 
+    def result(self, *, message: str = "") -> Result:
+        """This item's result; without a verdict the harness could not judge (error)."""
+        outcome = self.exo_outcome if self.verdict is not None else Outcome.ERROR
+        return make_result(
+            self.rule,
+            self.verdict,
+            outcome,
+            scenario=self.scenario,
+            target=self.target.label or self.target.url,
+            nodeid=self.nodeid,
+            api=CATALOG[self.scenario].api,
+            message=message,
+        ).redacted(self.run.redact)
+
     def failure_text(self) -> str:
-        assert self.verdict is not None and self.transcript is not None
+        assert self.verdict is not None and self.view is not None
         return format_failure(
-            self.rule, self.verdict, self.transcript, secrets=self.run.settings.secrets
+            self.rule, self.verdict, self.view.transcript, secrets=self.run.settings.secrets
         )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -107,7 +111,10 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
         for rule in rules:
             for scenario in rule.scenarios:
                 if scenario not in CATALOG:
-                    raise ValueError(f"rule {rule.id} names unknown scenario {scenario!r}")
+                    known = ", ".join(CATALOG)
+                    raise pytest.UsageError(
+                        f"rule {rule.id} names unknown scenario {scenario!r} (known: {known})"
+                    )
                 # IDs name the target only when there are several, by its stable
                 # label without the scheme: stream.done[stream-basic@127.0.0.1:8000].
                 where = (target.label or target.url).split("://", 1)[-1]

@@ -7,6 +7,7 @@ anyone else's test run.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Callable, Generator
 from typing import Any
 
@@ -19,13 +20,14 @@ from .baseline import BaselineError, render_baseline
 from .capture.recorder import make_client
 from .capture.transcript import Transcript
 from .embedded import EmbeddedServerError
+from .html_plugin import HtmlReport
 from .items import RuleItem, build_items
 from .options import add_options, read_settings
-from .report.html import HtmlReport
 from .report.json_report import write_json_report
 from .report.terminal import terminal_summary
+from .results import Outcome, Result
 from .rules.registry import REGISTRY
-from .run import ConformanceRun, Result
+from .run import ConformanceRun
 from .scenarios import Target
 from .targets import TargetError
 
@@ -75,6 +77,10 @@ def _props(report: pytest.TestReport) -> dict[str, Any]:
     return dict(report.user_properties)
 
 
+def _error_text(call: pytest.CallInfo[None]) -> str:
+    return str(call.excinfo.value) if call.excinfo else ""
+
+
 class ConformancePlugin:
     """The hooks that act only when an endpoint is under test."""
 
@@ -94,11 +100,15 @@ class ConformancePlugin:
             self.run.stop()
             message = self.run.redact(str(exc))
             self.run.unreachable = f"exo-conformance: {message}"
+            self.run.fail(getattr(exc, "kind", "unreachable"), str(exc))
             if _is_xdist_worker(session.config):
                 # A worker that exits is replaced, again and again: collect nothing
                 # instead; the controller reports it once and exits EXIT_UNREACHABLE.
                 return
-            pytest.exit(self.run.unreachable, returncode=EXIT_UNREACHABLE)
+            # No pytest.exit here: the session must reach pytest_sessionfinish,
+            # where every report asked for (JSON, HTML, JUnit) is written.  The
+            # run collects no items and exits EXIT_UNREACHABLE there.
+            session.config.get_terminal_writer().line(self.run.unreachable, red=True)
 
     def pytest_report_header(self, config: pytest.Config) -> list[str]:
         if self.run.controller:
@@ -128,22 +138,22 @@ class ConformancePlugin:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         report = yield
         if isinstance(item, RuleItem) and report.when == "call":
-            verdict = item.verdict
-            outcome = item.exo_outcome if verdict is not None else "error"
-            if verdict is None and report.skipped:
-                outcome = "skipped"
-            message = (
-                verdict.message if verdict else str(call.excinfo.value if call.excinfo else "")
-            )
+            message = "" if item.verdict is not None else _error_text(call)
+            if item.verdict is None and report.skipped:
+                message = message or "skipped"
+            result = item.result(message=message)
+            if item.verdict is None and report.skipped:
+                result = dataclasses.replace(result, outcome=Outcome.SKIPPED)
             judged = [
-                ("outcome", outcome),
-                ("message", self.run.redact(message)),
-                ("spec", item.rule.spec),
+                ("outcome", result.outcome),
+                ("message", result.message),
+                ("spec", result.spec),
+                ("exo_result", result.to_json()),
             ]
             report.user_properties += judged
             # --junitxml reads the teardown report's properties, copied from the item's.
-            item.user_properties += judged
-            if outcome == "warned":
+            item.user_properties += judged[:3]
+            if result.outcome == Outcome.WARNED:
                 report.sections.append(("exo-conformance", item.failure_text()))
         return report
 
@@ -163,19 +173,30 @@ class ConformancePlugin:
             return
         if report.when == "setup" and report.passed:
             return
-        outcome = props.get("outcome") or ("error" if report.failed else report.outcome)
-        self.run.results.append(
-            Result(
-                rule=props["rule"],
-                level=props["level"],
-                scenario=props["scenario"],
-                target=props["target"],
-                outcome=str(outcome),
-                message=str(props.get("message", "")),
-                spec=str(props.get("spec", "")),
+        carried = props.get("exo_result")
+        if isinstance(carried, dict):
+            result = dataclasses.replace(Result.from_json(carried), nodeid=report.nodeid)
+        else:  # setup failed: the harness never judged
+            result = Result(
+                rule=str(props["rule"]),
+                level=str(props["level"]),
+                scenario=str(props["scenario"]),
+                target=str(props["target"]),
+                outcome=Outcome.ERROR if report.failed else str(report.outcome),
+                message=self.run.redact(str(report.longrepr or ""))[:2000],
                 nodeid=report.nodeid,
             )
+        self.run.results.append(result)
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        self.run.fail(
+            "interrupted", "the run was interrupted (Ctrl-C) before every rule was judged"
         )
+
+    def pytest_internalerror(
+        self, excrepr: Any, excinfo: pytest.ExceptionInfo[BaseException]
+    ) -> None:
+        self.run.fail("internal", f"internal error: {excinfo.typename}: {excinfo.value}")
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -185,15 +206,17 @@ class ConformancePlugin:
                 # Workers report through the controller, which writes the files.
                 session.config.workeroutput["exo"] = self.run.worker_output()  # type: ignore[attr-defined]
                 return
-            if self.run.unreachable and self.run.controller:
-                # A worker could not reach a target: say so once, exit as serial runs do.
-                session.config.get_terminal_writer().line(self.run.unreachable, red=True)
+            if self.run.unreachable:
+                # Nothing could be tested: say so once, exit 3 as documented.
+                if self.run.controller:
+                    session.config.get_terminal_writer().line(self.run.unreachable, red=True)
                 session.exitstatus = EXIT_UNREACHABLE
-                return
+            elif lost := ", ".join(self.run.lost_targets()):
+                self.run.fail("target-lost", f"refused connections after preflight: {lost}")
             if self.run.baseline is not None:
                 self.run.baseline.settle(self.run.results)
             if settings.json_path is not None:
-                write_json_report(self.run, settings.json_path)
+                write_json_report(self.run.results, self.run.info(), settings.json_path)
             if settings.write_baseline is not None:
                 failures = [
                     (r.rule, r.scenario, r.target, r.message)
@@ -207,7 +230,7 @@ class ConformancePlugin:
     def pytest_terminal_summary(
         self, terminalreporter: Any, exitstatus: int, config: pytest.Config
     ) -> None:
-        terminal_summary(terminalreporter, self.run)
+        terminal_summary(terminalreporter, self.run.results, self.run.info())
 
 
 # -- fixtures for users' own checks --------------------------------------------

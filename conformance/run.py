@@ -16,16 +16,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from . import __version__
 from .baseline import Baseline, load_baseline
 from .capture.recorder import BodyBudget, Limits, make_client
 from .capture.redact import redact
-from .capture.transcript import Transcript
+from .capture.transcript import Ending, Transcript
 from .embedded import EmbeddedServer
 from .options import EMBEDDED, Settings
-from .scenarios import RecordContext, Target, record_all
+from .results import Result, RunError, RunInfo
+from .scenarios import CATALOG, RecordContext, Target, record_all
 from .targets import preflight
+from .view import View, view_of
 
-__all__ = ["ConformanceRun", "Result", "target_labels"]
+__all__ = ["ConformanceRun", "target_labels"]
 
 T = TypeVar("T")
 
@@ -33,22 +36,6 @@ T = TypeVar("T")
 #: exchange's cap): dozens of exchanges each at the 16 MiB cap would otherwise
 #: hold hundreds of MiB against an endpoint that answers everything endlessly.
 RUN_BODY_BUDGET = 64 * 2**20
-
-
-@dataclass(frozen=True)
-class Result:
-    """The judged outcome of one rule on one scenario of one target."""
-
-    rule: str
-    level: str
-    scenario: str
-    target: str
-    outcome: str  # passed, failed, warned, skipped, known, error
-    message: str = ""
-    spec: str = ""
-    nodeid: str = ""
-    expected: str = ""
-    actual: str = ""
 
 
 @dataclass
@@ -69,7 +56,10 @@ class ConformanceRun:
     remote_scenarios: list[dict[str, Any]] = field(default_factory=list)
     #: why the run could not start (a target unreachable), for the exit status
     unreachable: str = ""
+    #: what kept the run from judging everything, for every report
+    error: RunError | None = None
     _recorded: dict[tuple[str, str], Transcript] = field(default_factory=dict)
+    _views: dict[tuple[str, str], View] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _budget: BodyBudget | None = None
@@ -146,6 +136,15 @@ class ConformanceRun:
                     self._recorded[(target.url, sid)] = t
             return self._recorded[key]
 
+    def view(self, target: Target, scenario: str) -> View:
+        """The scenario's view, built once from its transcript and shared by every rule."""
+        transcript = self.transcript(target, scenario)
+        with self._lock:
+            key = (target.url, scenario)
+            if key not in self._views:
+                self._views[key] = view_of(transcript, CATALOG[scenario].api)
+            return self._views[key]
+
     async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, Transcript]:
         async with make_client(api_key=target.api_key, limits=self.limits) as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
@@ -187,6 +186,7 @@ class ConformanceRun:
                 "events": len(t.events),
                 "bytes": len(t.body),
                 "ending": str(t.ending),
+                "api": CATALOG[t.scenario].api if t.scenario in CATALOG else "chat",
             }
             for t in self.recorded()
         ]
@@ -207,6 +207,65 @@ class ConformanceRun:
         self.remote_scenarios += payload.get("scenarios", [])
         if payload.get("unreachable") and not self.unreachable:
             self.unreachable = str(payload["unreachable"])
+            self.fail("unreachable", self.unreachable.removeprefix("exo-conformance: "))
+
+    def fail(self, kind: str, message: str) -> None:
+        """Note what kept the run from judging everything (the first cause wins)."""
+        if self.error is None:
+            self.error = RunError(kind, self.redact(message))
+
+    def lost_targets(self) -> list[str]:
+        """Targets that answered preflight but refused connections later (they died)."""
+        lost = {t.target for t in self.recorded() if t.ending is Ending.REFUSED}
+        return [self.target_name(url) for url in sorted(lost)]
+
+    def info(self) -> RunInfo:
+        """The environment description every report reads."""
+        baseline_notes: list[str] = []
+        if self.baseline is not None:
+            baseline_notes += [
+                f"stale baseline entry (nothing to cover any more): {e.describe()}"
+                for e in self.baseline.stale()
+            ]
+            baseline_notes += [
+                f"expired baseline entry (no longer applied): {e.describe()}"
+                for e in self.baseline.expired()
+            ]
+        return RunInfo(
+            version=__version__,
+            targets=tuple(self.target_info()),
+            started_at=self.started_at,
+            duration_s=self.duration_s,
+            strict=self.settings.strict,
+            error=self.error,
+            scenarios=tuple(self.scenario_stats()),
+            baseline=self._baseline_info(),
+            baseline_notes=tuple(baseline_notes),
+            secrets=self.settings.secrets,
+        )
+
+    def _baseline_info(self) -> dict[str, Any] | None:
+        if self.baseline is None:
+            return None
+
+        def entries(found: list[Any]) -> list[dict[str, str]]:
+            return [
+                {
+                    "rule": e.rule,
+                    "target": e.target,
+                    "scenario": e.scenario,
+                    "reason": e.reason,
+                    "expires": e.expires.isoformat() if e.expires else "",
+                }
+                for e in found
+            ]
+
+        return {
+            "file": str(self.settings.baseline or ""),
+            "entries": len(self.baseline.entries),
+            "stale": entries(self.baseline.stale()),
+            "expired": entries(self.baseline.expired()),
+        }
 
     def redact(self, text: str) -> str:
         return redact(text, self.settings.secrets)

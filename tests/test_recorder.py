@@ -38,6 +38,7 @@ from wire import (
 )
 
 from conformance.capture import MIB, USER_AGENT, Ending, Limits, Transcript, make_client, record
+from conformance.view import ChatView
 
 KEY = "sk-test-0123456789abcdef"
 STREAM = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
@@ -408,7 +409,7 @@ async def test_unterminated_last_event_is_flagged() -> None:
 @pytest.mark.asyncio
 async def test_event_gaps_follow_the_server() -> None:
     t = await _record(sse_events_handler(sse_events(5), interval=0.1))
-    gaps = t.gaps_ms()
+    gaps = ChatView(t).gaps_ms()
     assert len(gaps) == 5
     assert all(60 <= g <= 300 for g in gaps), gaps
     assert t.t_headers_ns is not None

@@ -346,7 +346,7 @@ def test_the_scenario_prompt_triggers_a_call() -> None:
 
 
 def test_consistency_tool_calls_passes(tools_transcript: Transcript) -> None:
-    verdict = REGISTRY.get("consistency.tool-calls").check(tools_transcript)
+    verdict = REGISTRY.get("consistency.tool-calls").judge(tools_transcript)
     assert verdict.outcome == "passed", (verdict.message, verdict.actual)
     assert "get_weather" in verdict.message and "Paris" in verdict.message
 
@@ -357,7 +357,7 @@ def test_chunk_rules_pass_on_a_tool_call_stream(tools_transcript: Transcript) ->
     as_usage = dataclasses.replace(tools_transcript, scenario="stream-usage")
     rules = [r for r in REGISTRY if r.group == "chunk" and "stream-usage" in r.scenarios]
     assert len(rules) > 10
-    outcomes = {r.id: r.check(as_usage) for r in rules}
+    outcomes = {r.id: r.judge(as_usage) for r in rules}
     failures = {k: v.actual for k, v in outcomes.items() if v.outcome != "passed"}
     assert not failures
 

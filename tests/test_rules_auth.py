@@ -26,7 +26,7 @@ REFUSED = {
 
 
 def judge(t: Transcript) -> Verdict:
-    return REGISTRY.get("auth.required").check(t)
+    return REGISTRY.get("auth.required").judge(t)
 
 
 def answer(status: int, body: Any = REFUSED, **kw: Any) -> Transcript:

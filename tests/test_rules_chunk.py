@@ -9,6 +9,7 @@ import pytest
 
 from conformance.capture import Transcript, from_bytes
 from conformance.rules import REGISTRY, Verdict
+from conformance.view import ChatView
 
 SSE = {"content-type": "text/event-stream", "cache-control": "no-cache"}
 USAGE = {"prompt_tokens": 12, "completion_tokens": 3, "total_tokens": 15}
@@ -56,12 +57,12 @@ def stream(*values: Any, scenario: str = "stream-basic", **kw: Any) -> Transcrip
 
 
 def judge(rule_id: str, t: Transcript) -> Verdict:
-    return REGISTRY.get(rule_id).check(t)
+    return REGISTRY.get(rule_id).judge(t)
 
 
 def offset_of(t: Transcript, n: int) -> int:
     """Byte offset of the n-th data event."""
-    return t.data_events()[n].offset
+    return ChatView(t).data_events()[n].offset
 
 
 def failure(rule_id: str, t: Transcript, *facts: str) -> Verdict:
@@ -636,8 +637,9 @@ def test_chunks_after_done_are_left_to_stream_after_done() -> None:
                              ("stream-max-tokens", openai_chunks(usage=True))):  # fmt: skip
         body = sse(*chunks) + sse(*late, done=False)
         t = from_bytes(body, scenario=scenario, headers=SSE)
-        assert len(t.chunks()) == len(chunks)
-        assert len(t.chunks(until_done=False)) == len(chunks) + len(late)
+        view = ChatView(t)
+        assert len(view.chunks()) == len(chunks)
+        assert len(view.after_done) == len(late)
         for rule in REGISTRY:
             if rule.group == "chunk" and scenario in rule.scenarios:
                 assert judge(rule.id, t).outcome != "failed", (rule.id, judge(rule.id, t))

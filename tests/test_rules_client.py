@@ -21,7 +21,7 @@ TEXT = " Hello world"
 
 
 def judge(t: Transcript) -> Verdict:
-    return REGISTRY.get(RULE).check(t)
+    return REGISTRY.get(RULE).judge(t)
 
 
 def with_sdk(run: SdkRun, body: bytes | None = None, *, status: int = 200) -> Transcript:

@@ -57,7 +57,7 @@ def cut(**kw: Any) -> Transcript:
 
 
 def judge(rule_id: str, t: Transcript) -> Verdict:
-    return REGISTRY.get(rule_id).check(t)
+    return REGISTRY.get(rule_id).judge(t)
 
 
 def failure(rule_id: str, t: Transcript, *facts: str) -> Verdict:

@@ -11,6 +11,7 @@ from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.rules.concurrency import answer_text
 from conformance.scenarios import CATALOG, RecordContext, Target
+from conformance.view import ChatView
 
 ANSWERS = (
     (" The", " river", " runs", " north", " past", " seven", " quiet", " stations"),
@@ -20,7 +21,7 @@ ANSWERS = (
 
 
 def judge(rule_id: str, t: Transcript) -> Verdict:
-    return REGISTRY.get(rule_id).check(t)
+    return REGISTRY.get(rule_id).judge(t)
 
 
 def stream(words: tuple[str, ...], cid: str, *, done: bool = True) -> Transcript:
@@ -45,7 +46,7 @@ def good() -> list[Transcript]:
 
 def test_answer_text_joins_content_and_reasoning() -> None:
     body = event(chunk({"reasoning_content": "Hmm."})) + event(chunk({"content": " Hi"}))
-    assert answer_text(stream_transcript(body)) == "Hmm. Hi"
+    assert answer_text(ChatView(stream_transcript(body))) == "Hmm. Hi"
 
 
 def test_isolation_and_same_answer_pass_on_separate_streams() -> None:
@@ -155,7 +156,7 @@ def test_the_reference_server_keeps_concurrent_streams_apart(
         *(f"alone-{i}" for i in range(4)),
         "alone-0-again",
     ]
-    texts = {answer_text(x) for name, x in t.related if name.startswith("stream-")}
+    texts = {answer_text(ChatView(x)) for name, x in t.related if name.startswith("stream-")}
     assert len(texts) == 4  # distinct prompts, distinct answers
     for rule_id in ("concurrency.isolation", "concurrency.same-answer"):
         verdict = judge(rule_id, t)

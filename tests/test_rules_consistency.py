@@ -13,6 +13,7 @@ from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.rules.consistency import divergence, escape, joined_content
 from conformance.scenarios import CATALOG, RecordContext, Target
+from conformance.view import ChatView
 
 CONSISTENCY = (
     "consistency.content",
@@ -25,7 +26,7 @@ TEXT = "".join(WORDS)
 
 
 def judge(rule_id: str, t: Transcript) -> Verdict:
-    return REGISTRY.get(rule_id).check(t)
+    return REGISTRY.get(rule_id).judge(t)
 
 
 def usage_chunk(tokens: int) -> dict[str, Any]:
@@ -123,7 +124,7 @@ def test_content_fails_when_the_non_stream_answer_is_shorter() -> None:
 
 def test_content_stops_at_done_as_clients_do() -> None:
     body = stream() + event(chunk({"content": " late"}))
-    assert joined_content(twins(body)) == TEXT
+    assert joined_content(ChatView(twins(body))) == TEXT
     verdict = judge("consistency.content", twins(body))
     assert verdict.outcome == "passed", verdict.message
 
@@ -303,7 +304,9 @@ def test_the_reference_server_passes_every_consistency_rule(
     t = record(reference_server, "consistency")
     assert {k: v.outcome for k, v in verdicts(t).items()} == dict.fromkeys(CONSISTENCY, "passed")
     assert [name for name, _ in t.related] == ["nonstream", "nonstream-repeat"]
-    assert any(ord(ch) > 0x7F for ch in joined_content(t))  # multi-byte text was asked for
+    assert any(
+        ord(ch) > 0x7F for ch in joined_content(ChatView(t))
+    )  # multi-byte text was asked for
 
 
 @pytest.mark.slow

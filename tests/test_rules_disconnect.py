@@ -20,7 +20,7 @@ DROPPED = b"".join(
 
 
 def judge(rule_id: str, t: Transcript) -> Verdict:
-    return REGISTRY.get(rule_id).check(t)
+    return REGISTRY.get(rule_id).judge(t)
 
 
 def counter(active: int, started: int, finished: int, cancelled: int) -> Transcript:

@@ -28,7 +28,7 @@ ERROR_EVENT = {"error": {"message": "The generation failed.", "type": "server_er
 
 
 def judge(rule_id: str, t: Transcript) -> Verdict:
-    return REGISTRY.get(rule_id).check(t)
+    return REGISTRY.get(rule_id).judge(t)
 
 
 def answer(status: int, body: Any, scenario: str = "error-unknown-model") -> Transcript:

@@ -8,7 +8,7 @@ from conformance.rules import REGISTRY
 
 
 def check(rule_id: str, **kw: object) -> str:
-    return REGISTRY.get(rule_id).check(stream_transcript(**kw)).outcome  # type: ignore[arg-type]
+    return REGISTRY.get(rule_id).judge(stream_transcript(**kw)).outcome  # type: ignore[arg-type]
 
 
 def with_headers(**changes: str | None) -> dict[str, str]:
@@ -24,7 +24,7 @@ def with_headers(**changes: str | None) -> dict[str, str]:
 
 def test_status_passes_on_200_and_fails_otherwise() -> None:
     assert check("headers.status") == "passed"
-    verdict = REGISTRY.get("headers.status").check(stream_transcript(status=502))
+    verdict = REGISTRY.get("headers.status").judge(stream_transcript(status=502))
     assert verdict.outcome == "failed"
     assert verdict.expected == "HTTP 200" and "502" in verdict.actual
 
@@ -34,7 +34,7 @@ def test_status_fails_when_no_response_arrived() -> None:
     import dataclasses
 
     t = dataclasses.replace(t, status=None, ending_detail="connection refused")
-    verdict = REGISTRY.get("headers.status").check(t)
+    verdict = REGISTRY.get("headers.status").judge(t)
     assert verdict.outcome == "failed" and "refused" in verdict.actual
 
 
@@ -96,5 +96,5 @@ def test_content_encoding(value: str | None, outcome: str) -> None:
 
 def test_header_rules_skip_without_a_stream() -> None:
     for rule_id in ("headers.content-type", "headers.cache-control", "headers.x-accel-buffering"):
-        verdict = REGISTRY.get(rule_id).check(stream_transcript(status=404))
+        verdict = REGISTRY.get(rule_id).judge(stream_transcript(status=404))
         assert verdict.outcome == "skipped" and "404" in verdict.message

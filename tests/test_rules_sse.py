@@ -6,7 +6,7 @@ from conformance.rules import REGISTRY, Verdict
 
 
 def judge(rule_id: str, body: bytes) -> Verdict:
-    return REGISTRY.get(rule_id).check(stream_transcript(body))
+    return REGISTRY.get(rule_id).judge(stream_transcript(body))
 
 
 def test_valid_stream_passes_every_framing_rule() -> None:

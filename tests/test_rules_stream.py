@@ -9,7 +9,7 @@ from conformance.rules import REGISTRY, Verdict
 
 
 def judge(rule_id: str, t: Transcript) -> Verdict:
-    return REGISTRY.get(rule_id).check(t)
+    return REGISTRY.get(rule_id).judge(t)
 
 
 def test_done_passes_and_fails_with_the_last_event_shown() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import itertools
 import json
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -163,45 +162,6 @@ class Transcript:
         except ValueError:
             return None
 
-    def data_events(self) -> list[Event]:
-        """Events of type ``message`` (the ones OpenAI-style clients read)."""
-        return [e for e in self.events if e.type == "message"]
-
-    def payloads(self, *, until_done: bool = True) -> list[tuple[Event, Any]]:
-        """Each data event before ``[DONE]`` with its JSON value (None if not JSON).
-
-        Clients stop reading at the first ``data: [DONE]``, so by default so does
-        this: what follows it is judged by ``stream.after-done`` alone.  With
-        ``until_done=False``, every data event but the ``[DONE]`` ones.
-        """
-        out: list[tuple[Event, Any]] = []
-        for event in self.data_events():
-            if event.data == "[DONE]":
-                if until_done:
-                    break
-                continue
-            try:
-                out.append((event, json.loads(event.data)))
-            except ValueError:
-                out.append((event, None))
-        return out
-
-    def chunks(self, *, until_done: bool = True) -> list[tuple[Event, dict[str, Any]]]:
-        """The JSON-object payloads that are not error events (before ``[DONE]``,
-        unless ``until_done=False``)."""
-        return [
-            (e, v)
-            for e, v in self.payloads(until_done=until_done)
-            if isinstance(v, dict) and "error" not in v
-        ]
-
-    def done_index(self) -> int | None:
-        """Index in :attr:`events` of the first ``data: [DONE]``, or None."""
-        for i, event in enumerate(self.events):
-            if event.type == "message" and event.data == "[DONE]":
-                return i
-        return None
-
     def bytes_around(self, offset: int, before: int = 120, after: int = 200) -> bytes:
         """The body bytes near ``offset``, for evidence in a failure message."""
         start = max(0, offset - before)
@@ -220,26 +180,6 @@ class Transcript:
     def ttfb_ms(self) -> float | None:
         """Time to the first body byte, in ms (None when no body arrived)."""
         return self.reads[0].t_ns / 1e6 if self.reads else None
-
-    @property
-    def t_first_event_ns(self) -> int | None:
-        return self.events[0].t_ns if self.events else None
-
-    @property
-    def t_first_content_ns(self) -> int | None:
-        """When the first chunk with non-empty delta content arrived."""
-        for event, chunk in self.chunks():
-            for choice in chunk.get("choices") or []:
-                if isinstance(choice, dict):
-                    delta = choice.get("delta")
-                    if isinstance(delta, dict) and delta.get("content"):
-                        return event.t_ns
-        return None
-
-    def gaps_ms(self) -> list[float]:
-        """Gaps between consecutive events' arrival, in ms."""
-        times = [e.t_ns for e in self.events]
-        return [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
 
     @property
     def duration_ms(self) -> float:

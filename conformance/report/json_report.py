@@ -5,79 +5,38 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .. import __version__
-
-if TYPE_CHECKING:
-    from ..baseline import Entry
-    from ..run import ConformanceRun
+from ..capture.redact import redact
+from ..results import OUTCOMES, Result, RunInfo, count
 
 __all__ = ["OUTCOMES", "build_report", "write_json_report"]
 
-OUTCOMES = ("passed", "failed", "warned", "skipped", "known", "error")
 
-
-def _scenarios(run: ConformanceRun) -> list[dict[str, Any]]:
-    # Under pytest-xdist the stats come from the workers; the run merges them.
-    return run.scenario_stats()
-
-
-def _baseline(run: ConformanceRun) -> dict[str, Any] | None:
-    if run.baseline is None:
-        return None
-
-    def entries(found: list[Entry]) -> list[dict[str, str]]:
-        return [
-            {
-                "rule": e.rule,
-                "target": e.target,
-                "scenario": e.scenario,
-                "reason": e.reason,
-                "expires": e.expires.isoformat() if e.expires else "",
-            }
-            for e in found
-        ]
-
-    return {
-        "file": str(run.settings.baseline or ""),
-        "entries": len(run.baseline.entries),
-        "stale": entries(run.baseline.stale()),
-        "expired": entries(run.baseline.expired()),
+def build_report(results: Sequence[Result], info: RunInfo) -> dict[str, Any]:
+    """The report as JSON-ready data: results and the run's description."""
+    report: dict[str, Any] = {
+        "tool": {"name": "exo-conformance", "version": info.version},
+        "targets": list(info.targets),
+        "started_at": info.started_at,
+        "duration_s": round(info.duration_s, 3),
+        "strict": info.strict,
+        "error": info.error.to_json() if info.error is not None else None,
+        "summary": count(results),
+        "results": [r.to_json() for r in results],
+        "scenarios": list(info.scenarios),
     }
+    if info.baseline is not None:
+        report["baseline"] = info.baseline
+    return report
 
 
-def build_report(run: ConformanceRun) -> dict[str, Any]:
-    counts = Counter(r.outcome for r in run.results)
-    return {
-        "tool": {"name": "exo-conformance", "version": __version__},
-        "targets": run.target_info(),
-        "started_at": run.started_at,
-        "duration_s": round(run.duration_s, 3),
-        "strict": run.settings.strict,
-        "summary": {k: counts.get(k, 0) for k in OUTCOMES},
-        "results": [
-            {
-                "rule": r.rule,
-                "level": r.level,
-                "scenario": r.scenario,
-                "target": r.target,
-                "outcome": r.outcome,
-                "message": r.message,
-                "spec": r.spec,
-            }
-            for r in run.results
-        ],
-        "scenarios": _scenarios(run),
-        **({"baseline": b} if (b := _baseline(run)) is not None else {}),
-    }
-
-
-def write_json_report(run: ConformanceRun, path: Path) -> None:
+def write_json_report(results: Sequence[Result], info: RunInfo, path: Path) -> None:
     """Write atomically: a reader never sees half a report."""
-    text = run.redact(json.dumps(build_report(run), indent=2, ensure_ascii=False))
+    text = json.dumps(build_report(results, info), indent=2, ensure_ascii=False)
+    text = redact(text, info.secrets)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".exo-report-", dir=path.parent)
     try:

@@ -10,16 +10,12 @@ import html
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from .json_report import OUTCOMES
+from ..results import OUTCOMES, Result, RunInfo
 from .terminal import verdict_line
 
-if TYPE_CHECKING:
-    from ..run import Result
-
-__all__ = ["STYLE", "VERDICT_PHRASE", "Environment", "StreamView", "defang", "summary_html"]
+__all__ = ["STYLE", "VERDICT_PHRASE", "StreamView", "defang", "summary_html", "title_of"]
 
 _BAD = ("failed", "error", "warned")
 _LETTER = {"passed": "P", "failed": "F", "warned": "W", "skipped": "S", "known": "K", "error": "E"}
@@ -61,15 +57,6 @@ class StreamView:
     svg: str
 
 
-@dataclass(frozen=True, slots=True)
-class Environment:
-    targets: tuple[tuple[str, str], ...]  # (url, model)
-    version: str
-    started_at: str
-    duration_s: float
-    strict: bool
-
-
 def _e(text: object) -> str:
     return html.escape(str(text))
 
@@ -84,10 +71,37 @@ def _first_line(text: str) -> str:
     return line if len(line) <= 200 else line[:197] + "..."
 
 
-def verdict_block(results: Sequence[Result]) -> str:
+def title_of(info: RunInfo) -> str:
+    """The report's title: the tool and what it tested."""
+    names = ", ".join(str(t.get("name") or t.get("url")) for t in info.targets) or "no target"
+    return f"exo-conformance: {names}"
+
+
+def verdict_block(results: Sequence[Result], info: RunInfo) -> str:
+    """The verdict and the targets it is about, then the run-level error if any."""
     line = verdict_line(list(results))
-    css = "bad" if line[:1].isdigit() else "ok"
-    return f'<p class="exo-verdict {css}" id="exo-verdict">verdict: {_e(line)}</p>'
+    css = "bad" if line[:1].isdigit() or info.error is not None else "ok"
+    if info.error is not None:
+        # A run that stopped early must not read as a pass, not even to a grep.
+        kind = info.error.kind
+        line = f"not fully judged ({kind}); {line}" if results else f"not judged ({kind})"
+    targets = "".join(
+        f"<li>{_e(t.get('name'))}: {_e(t.get('url'))}"
+        + (f" model {_e(t['model'])}" if t.get("model") else "")
+        + "</li>"
+        for t in info.targets
+    )
+    out = (
+        f'<p class="exo-verdict {css}" id="exo-verdict">verdict: {_e(line)}</p>'
+        f'<ul class="exo-targets">{targets}</ul>'
+    )
+    if info.error is not None:
+        out += (
+            f'<p class="exo-run-error" id="exo-run-error"><b>run error '
+            f"({_e(info.error.kind)}):</b> {_e(info.error.message)}</p>"
+        )
+        return defang(out)
+    return out
 
 
 def failures_block(results: Sequence[Result], many_targets: bool) -> str:
@@ -172,10 +186,10 @@ def legend_block() -> str:
     return f'<p class="exo-legend">{items}</p>'
 
 
-def environment_block(env: Environment) -> str:
+def environment_block(env: RunInfo) -> str:
     rows = [
-        f"<tr><th>target</th><td>{_e(url)}</td><td>model {_e(model)}</td></tr>"
-        for url, model in env.targets
+        f"<tr><th>target</th><td>{_e(t.get('url'))}</td><td>model {_e(t.get('model'))}</td></tr>"
+        for t in env.targets
     ]
     rows.append(f'<tr><th>tool</th><td colspan="2">exo-conformance {_e(env.version)}</td></tr>')
     rows.append(
@@ -202,12 +216,12 @@ def streams_block(streams: Sequence[StreamView], results: Sequence[Result]) -> s
 
 
 def summary_html(
-    results: Sequence[Result], env: Environment, streams: Sequence[StreamView] = ()
+    results: Sequence[Result], env: RunInfo, streams: Sequence[StreamView] = ()
 ) -> str:
-    """The whole conformance summary (verdict first, then failures, then detail)."""
+    """The whole conformance summary: the verdict and the target first, then the
+    run-level error, failures, counts, the matrix, timelines, and the environment."""
     many = len({r.target for r in results}) > 1
     parts = [
-        environment_block(env),
         failures_block(results, many),
         counts_block(results),
         legend_block(),
@@ -217,9 +231,10 @@ def summary_html(
         title = "Rules \u00d7 scenarios" + (f" ({target})" if len(targets) > 1 else "")
         parts.append(matrix_block(results, target, title))
     parts.append(streams_block(streams, results))
+    parts.append(environment_block(env))
     # Only the verdict line may spell out the passing verdict; messages cannot.
     detail = defang("".join(parts))
-    return f'{STYLE}<div class="exo-summary">{verdict_block(results)}{detail}</div>'
+    return f'{STYLE}<div class="exo-summary">{verdict_block(results, env)}{detail}</div>'
 
 
 def defang(markup: str) -> str:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
-if TYPE_CHECKING:
-    from ..run import ConformanceRun, Result
+from ..results import Result, RunInfo
 
 __all__ = ["terminal_summary", "verdict_line"]
 
@@ -16,7 +16,7 @@ def _first_line(text: str) -> str:
     return line if len(line) <= 160 else line[:157] + "..."
 
 
-def verdict_line(results: list[Result]) -> str:
+def verdict_line(results: Sequence[Result]) -> str:
     must = sum(1 for r in results if r.outcome in ("failed", "error") and r.level == "MUST")
     other = sum(1 for r in results if r.outcome in ("failed", "error") and r.level != "MUST")
     if must:
@@ -26,7 +26,7 @@ def verdict_line(results: list[Result]) -> str:
     return "conforms to every MUST rule"
 
 
-def _bad(results: list[Result], where: Any, tr: Any) -> None:
+def _bad(results: Sequence[Result], where: Any, tr: Any) -> None:
     for level in ("MUST", "SHOULD", "MAY"):
         bad = [
             r for r in results if r.level == level and r.outcome in ("failed", "warned", "error")
@@ -38,28 +38,28 @@ def _bad(results: list[Result], where: Any, tr: Any) -> None:
             tr.write_line(f"  {r.outcome.upper():7} {r.rule}[{where(r)}]: {_first_line(r.message)}")
 
 
-def terminal_summary(tr: Any, run: ConformanceRun) -> None:
-    if not run.results:
+def terminal_summary(tr: Any, results: Sequence[Result], info: RunInfo) -> None:
+    if info.error is not None:
+        tr.section("exo-conformance")
+        tr.write_line(f"run error ({info.error.kind}): {info.error.message}", red=True, bold=True)
+    if not results:
         return
-    tr.section("exo-conformance")
-    info = run.target_info()
-    names = [t["name"] for t in info]
-    names += sorted({r.target for r in run.results} - set(names))
+    if info.error is None:
+        tr.section("exo-conformance")
+    names = [str(t["name"]) for t in info.targets]
+    names += sorted({r.target for r in results} - set(names))
     for name in names:
-        results = [r for r in run.results if r.target == name]
-        target = next((t for t in info if t["name"] == name), None)
-        if len(names) > 1 and not results:
+        mine = [r for r in results if r.target == name]
+        target = next((t for t in info.targets if t["name"] == name), None)
+        if len(names) > 1 and not mine:
             continue
         url = f"  {target['url']}" if target and target["url"] != name else ""
         model = f"  model {target['model']}" if target else ""
         tr.write_line(f"target {name}{url}{model}", bold=len(names) > 1)
-        counts = Counter(r.outcome for r in results)
+        counts = Counter(r.outcome for r in mine)
         tr.write_line(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no results")
-        _bad(results, lambda r: r.scenario, tr)
-    if run.baseline is not None:
-        for entry in run.baseline.stale():
-            tr.write_line(f"stale baseline entry (nothing to cover any more): {entry.describe()}")
-        for entry in run.baseline.expired():
-            tr.write_line(f"expired baseline entry (no longer applied): {entry.describe()}")
-    line = verdict_line(run.results)
+        _bad(mine, lambda r: r.scenario, tr)
+    for note in info.baseline_notes:
+        tr.write_line(note)
+    line = verdict_line(results)
     tr.write_line(f"verdict: {line}", bold=True, red=line[0].isdigit(), green=not line[0].isdigit())

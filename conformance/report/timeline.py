@@ -10,6 +10,7 @@ at a glance.  Every mark has a ``<title>`` tooltip; all text is escaped.
 from __future__ import annotations
 
 import html
+import itertools
 import json
 import math
 from collections.abc import Iterable, Sequence
@@ -223,7 +224,8 @@ def caption(transcript: Transcript) -> str:
         f"{len(transcript.events)} events, {len(transcript.body)} bytes "
         f"in {transcript.duration_ms:.1f} ms"
     )
-    gaps = transcript.gaps_ms()
+    times = [e.t_ns for e in transcript.events]
+    gaps = [(b - a) / 1e6 for a, b in itertools.pairwise(times)]
     if gaps:
         parts.append(f"longest gap {max(gaps):.1f} ms")
     late = _late_share(transcript)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..capture.transcript import Transcript
 from ..scenarios.sessions import AUTH
+from ..view import ChatView
 from .common import describe_end, preview
 from .error import carries_error
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -16,7 +16,7 @@ OPEN_ENDPOINT = "the endpoint is open: no --exo-api-key given"
 REFUSALS = (401, 403)
 
 
-def _refusal_problem(t: Transcript) -> str | None:
+def _refusal_problem(t: ChatView) -> str | None:
     """Why ``t`` is not a proper refusal, or None when it is one."""
     if t.status is None:
         return f"no response: {describe_end(t)}"
@@ -45,7 +45,7 @@ def _refusal_problem(t: Transcript) -> str | None:
     "to be open (EXO reads no key) is tested without --exo-api-key.",
     scenarios=(AUTH,),
 )
-def required(t: Transcript) -> Verdict:
+def required(t: ChatView) -> Verdict:
     wrong = t.other("wrong-key")
     if wrong is None:
         return skipped(OPEN_ENDPOINT)

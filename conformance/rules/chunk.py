@@ -1,6 +1,6 @@
 """The chunks of a chat stream: shape, identity, roles, finish reasons, usage, length.
 
-Rules here read :meth:`Transcript.chunks` (JSON-object payloads that are not
+Rules here read :meth:`ChatView.chunks` (JSON-object payloads that are not
 error events).  Framing (``sse.*``), ``[DONE]`` (``stream.*``) and error events
 (``error.*``) are judged elsewhere; a stream that reports an error is not
 judged for how it should have ended.
@@ -13,9 +13,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..capture.transcript import Event, Transcript
+from ..capture.transcript import Event
 from ..scenarios.chat import SHORT_MAX_TOKENS, STREAMS
 from ..schemas import validate
+from ..view import ChatView
 from . import specs
 from .common import no_stream
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -68,7 +69,7 @@ def _choices(chunk: dict[str, Any]) -> list[dict[str, Any]]:
     return [c for c in raw if isinstance(c, dict)] if isinstance(raw, list) else []
 
 
-def _steps(t: Transcript) -> Iterator[_Step]:
+def _steps(t: ChatView) -> Iterator[_Step]:
     """Every choice of every chunk, in stream order.
 
     A choice without an integer index is keyed by its place in ``choices``;
@@ -80,18 +81,18 @@ def _steps(t: Transcript) -> Iterator[_Step]:
             yield _Step(index if is_int(index) else position, event, choice)
 
 
-def _by_choice(t: Transcript) -> dict[int, list[_Step]]:
+def _by_choice(t: ChatView) -> dict[int, list[_Step]]:
     out: dict[int, list[_Step]] = {}
     for step in _steps(t):
         out.setdefault(step.index, []).append(step)
     return dict(sorted(out.items()))
 
 
-def _error_event(t: Transcript) -> Event | None:
+def _error_event(t: ChatView) -> Event | None:
     return next((e for e, v in t.payloads() if isinstance(v, dict) and "error" in v), None)
 
 
-def _no_chunks(t: Transcript) -> Verdict | None:
+def _no_chunks(t: ChatView) -> Verdict | None:
     """A skip when there is no stream, or no chunk in it (``chunk.schema`` fails that)."""
     if (skip := no_stream(t)) is not None:
         return skip
@@ -106,7 +107,7 @@ def _only_error(error: Event) -> Verdict:
     return skipped(f"only an error event (byte {error.offset}); see error.stream-event")
 
 
-def _no_ending(t: Transcript) -> Verdict | None:
+def _no_ending(t: ChatView) -> Verdict | None:
     """Like :func:`_no_chunks`, and a skip when the stream reported an error.
 
     A stream that fails mid-way ends with an error event instead of a finish
@@ -134,7 +135,7 @@ def _delta_text(step: _Step) -> str:
 # -- shape -----------------------------------------------------------------------
 
 
-def _no_chunk_failure(t: Transcript) -> Verdict:
+def _no_chunk_failure(t: ChatView) -> Verdict:
     events = t.data_events()
     where = events[0].offset if events else None
     return failed(
@@ -155,7 +156,7 @@ def _no_chunk_failure(t: Transcript) -> Verdict:
     "Actual names the JSON path to fix; extra fields are allowed.",
     scenarios=STREAMS,
 )
-def schema(t: Transcript) -> Verdict:
+def schema(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     chunks = t.chunks()
@@ -187,7 +188,7 @@ def schema(t: Transcript) -> Verdict:
     "model for chunks needs a separate chunk model.",
     scenarios=STREAMS,
 )
-def object_(t: Transcript) -> Verdict:
+def object_(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     chunks = t.chunks()
@@ -212,7 +213,7 @@ def _canonical(value: object) -> str:
     return "<missing>" if value is MISSING else json.dumps(value, sort_keys=True, default=repr)
 
 
-def _stable(t: Transcript, name: str) -> Verdict:
+def _stable(t: ChatView, name: str) -> Verdict:
     """One value of the top-level field ``name`` across all chunks."""
     if (skip := _no_chunks(t)) is not None:
         return skip
@@ -248,7 +249,7 @@ def _stable(t: Transcript, name: str) -> Verdict:
     "value in every chunk, the usage chunk included.",
     scenarios=STREAMS,
 )
-def id_stable(t: Transcript) -> Verdict:
+def id_stable(t: ChatView) -> Verdict:
     return _stable(t, "id")
 
 
@@ -261,7 +262,7 @@ def id_stable(t: Transcript) -> Verdict:
     "computing it per chunk changes it whenever the stream crosses a second.",
     scenarios=STREAMS,
 )
-def created_stable(t: Transcript) -> Verdict:
+def created_stable(t: ChatView) -> Verdict:
     return _stable(t, "created")
 
 
@@ -274,7 +275,7 @@ def created_stable(t: Transcript) -> Verdict:
     "a proxy or a node in the path rewrite it in some chunks only.",
     scenarios=STREAMS,
 )
-def model_stable(t: Transcript) -> Verdict:
+def model_stable(t: ChatView) -> Verdict:
     return _stable(t, "model")
 
 
@@ -291,7 +292,7 @@ def model_stable(t: Transcript) -> Verdict:
     "from it.",
     scenarios=STREAMS,
 )
-def role_first(t: Transcript) -> Verdict:
+def role_first(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     by_choice = _by_choice(t)
@@ -319,7 +320,7 @@ def role_first(t: Transcript) -> Verdict:
     'into `"assistantassistant..."`.',
     scenarios=STREAMS,
 )
-def role_once(t: Transcript) -> Verdict:
+def role_once(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     by_choice = _by_choice(t)
@@ -392,7 +393,7 @@ def _judge_finish(index: int, steps: list[_Step]) -> Verdict | None:
     'at max_tokens, "tool_calls" after tool calls); send nothing for that choice after it.',
     scenarios=STREAMS,
 )
-def finish_reason(t: Transcript) -> Verdict:
+def finish_reason(t: ChatView) -> Verdict:
     if (skip := _no_ending(t)) is not None:
         return skip
     by_choice = _by_choice(t)
@@ -420,7 +421,7 @@ def finish_reason(t: Transcript) -> Verdict:
     "explicitly.",
     scenarios=STREAMS,
 )
-def finish_reason_null(t: Transcript) -> Verdict:
+def finish_reason_null(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     earlier = [s for s in _steps(t) if s.finish is None]
@@ -482,7 +483,7 @@ def _usage_chunk_failure(event: Event, chunk: dict[str, Any]) -> Verdict | None:
     '"total_tokens"}`; put `"usage": null` (or nothing) on every other chunk.',
     scenarios=USAGE_REQUESTED,
 )
-def usage_requested(t: Transcript) -> Verdict:
+def usage_requested(t: ChatView) -> Verdict:
     if (skip := _no_ending(t)) is not None:
         return skip
     chunks = t.chunks()
@@ -511,7 +512,7 @@ def usage_requested(t: Transcript) -> Verdict:
     "usage chunks.",
     scenarios=USAGE_UNREQUESTED,
 )
-def usage_unrequested(t: Transcript) -> Verdict:
+def usage_unrequested(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     carrying = [(e, c["usage"]) for e, c in t.chunks() if c.get("usage") is not None]
@@ -539,7 +540,7 @@ class _Tokens:
     at: int
 
 
-def _usage_tokens(t: Transcript) -> _Tokens | None:
+def _usage_tokens(t: ChatView) -> _Tokens | None:
     for event, chunk in reversed(t.chunks()):
         usage = chunk.get("usage")
         if isinstance(usage, dict) and is_int(usage.get("completion_tokens")):
@@ -556,7 +557,7 @@ def _adds_text(step: _Step) -> bool:
     return any(isinstance(x, str) and x for x in texts) or bool(delta.get("tool_calls"))
 
 
-def _delta_tokens(t: Transcript) -> _Tokens:
+def _delta_tokens(t: ChatView) -> _Tokens:
     """The most non-empty deltas of any choice: each holds at least one token."""
     best: list[_Step] = []
     for steps in _by_choice(t).values():
@@ -567,11 +568,11 @@ def _delta_tokens(t: Transcript) -> _Tokens:
     return _Tokens(len(best), False, where, at)
 
 
-def _count_tokens(t: Transcript) -> _Tokens:
+def _count_tokens(t: ChatView) -> _Tokens:
     return _usage_tokens(t) or _delta_tokens(t)
 
 
-def _not_length(t: Transcript, limit: int) -> Verdict | None:
+def _not_length(t: ChatView, limit: int) -> Verdict | None:
     """The verdict when the stream did not end with ``length``, else None."""
     ends = [s for s in _steps(t) if s.finish is not None]
     expected = f'finish_reason "length" (max_tokens={limit})'
@@ -608,7 +609,7 @@ def _not_length(t: Transcript, limit: int) -> Verdict | None:
     "(EXO ignores `max_completion_tokens`).",
     scenarios=("stream-max-tokens",),
 )
-def max_tokens(t: Transcript) -> Verdict:
+def max_tokens(t: ChatView) -> Verdict:
     if (skip := _no_ending(t)) is not None:
         return skip
     limit = requested(t, "max_tokens", SHORT_MAX_TOKENS)
@@ -628,7 +629,7 @@ def max_tokens(t: Transcript) -> Verdict:
 # -- choices and deltas ------------------------------------------------------------------
 
 
-def _index_failure(t: Transcript, n: int) -> Verdict | None:
+def _index_failure(t: ChatView, n: int) -> Verdict | None:
     allowed = "0" if n == 1 else f"an integer from 0 to {n - 1}"
     expected = f"choices[].index {allowed} (the request asked for n={n}), once per chunk"
     for event, chunk in t.chunks():
@@ -661,7 +662,7 @@ def _index_failure(t: Transcript, n: int) -> Verdict | None:
     "splits the message.",
     scenarios=STREAMS,
 )
-def choice_index(t: Transcript) -> Verdict:
+def choice_index(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     if next(_steps(t), None) is None:
@@ -691,7 +692,7 @@ def _content_failure(step: _Step) -> str | None:
     "append it to a string. Send `delta: {}` rather than leaving the delta out.",
     scenarios=STREAMS,
 )
-def delta_content_type(t: Transcript) -> Verdict:
+def delta_content_type(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     steps = list(_steps(t))
@@ -720,7 +721,7 @@ def delta_content_type(t: Transcript) -> Verdict:
     "chunk, last.",
     scenarios=STREAMS,
 )
-def choices_nonempty(t: Transcript) -> Verdict:
+def choices_nonempty(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     chunks = t.chunks()

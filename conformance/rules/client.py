@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ..capture.transcript import Transcript
 from ..scenarios.client import INSTALL_HINT, SCENARIO, SDK_RELATED, SdkRun
+from ..view import ChatView
 from . import specs
 from .common import no_stream, preview
 from .consistency import divergence, joined_content
@@ -41,7 +41,7 @@ def _dataless_event(body: bytes) -> int | None:
     return None
 
 
-def _first_payload(t: Transcript, error: bool) -> tuple[int, str] | None:
+def _first_payload(t: ChatView, error: bool) -> tuple[int, str] | None:
     """(offset, data) of the first error event (or the first non-JSON-object payload)."""
     for event, value in t.payloads():
         is_error = isinstance(value, dict) and "error" in value
@@ -50,7 +50,7 @@ def _first_payload(t: Transcript, error: bool) -> tuple[int, str] | None:
     return None
 
 
-def _cause(t: Transcript, run: SdkRun) -> tuple[str, int | None]:
+def _cause(t: ChatView, run: SdkRun) -> tuple[str, int | None]:
     """Which SDK behaviour the stream tripped, read from the recorded twin."""
     if t.body.startswith(_BOM):
         return (
@@ -89,7 +89,7 @@ def _cause(t: Transcript, run: SdkRun) -> tuple[str, int | None]:
     return _done_cause(t, run)
 
 
-def _after_done_cause(t: Transcript) -> tuple[str, int | None]:
+def _after_done_cause(t: ChatView) -> tuple[str, int | None]:
     """The data events after ``[DONE]``, when there are any: the SDK never yields them."""
     index = t.done_index()
     if index is None:
@@ -107,7 +107,7 @@ def _after_done_cause(t: Transcript) -> tuple[str, int | None]:
     )
 
 
-def _done_cause(t: Transcript, run: SdkRun) -> tuple[str, int | None]:
+def _done_cause(t: ChatView, run: SdkRun) -> tuple[str, int | None]:
     if t.done_index() is not None:
         return "", None
     last = t.events[-1].offset if t.events else None
@@ -139,7 +139,7 @@ def _with_cause(actual: str, cause: str) -> str:
 # -- the rule ------------------------------------------------------------------
 
 
-def _sdk_run(t: Transcript) -> SdkRun | Verdict:
+def _sdk_run(t: ChatView) -> SdkRun | Verdict:
     sdk = t.other(SDK_RELATED)
     run = SdkRun.from_json(sdk.json()) if sdk is not None else None
     if run is None:
@@ -162,7 +162,7 @@ def _sdk_run(t: Transcript) -> SdkRun | Verdict:
     f"`{INSTALL_HINT}` and `client.chat.completions.create(..., stream=True)`.",
     scenarios=(SCENARIO,),
 )
-def openai_sdk(t: Transcript) -> Verdict:
+def openai_sdk(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     run = _sdk_run(t)

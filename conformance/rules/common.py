@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ..capture.transcript import Transcript
+from ..view import ChatView
 from .registry import Verdict, failed, passed, skipped
 
 __all__ = ["content_type_is", "describe_end", "media_type", "no_stream", "preview"]
 
 
-def no_stream(t: Transcript) -> Verdict | None:
+def no_stream(t: ChatView) -> Verdict | None:
     """A skip when there is no stream to judge; None when there is one.
 
     A missing or non-200 answer is judged once, by ``headers.status``; the
@@ -28,7 +28,7 @@ def preview(text: str, limit: int = 80) -> str:
     return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
-def describe_end(t: Transcript) -> str:
+def describe_end(t: ChatView) -> str:
     """How the body ended, in words, for Actual: lines."""
     detail = f": {t.ending_detail}" if t.ending_detail else ""
     size = "" if "bytes" in detail else f", after {len(t.body)} bytes"
@@ -40,7 +40,7 @@ def media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
-def content_type_is(t: Transcript, expected: str) -> Verdict:
+def content_type_is(t: ChatView, expected: str) -> Verdict:
     """Exactly one Content-Type header, of media type ``expected`` (parameters allowed)."""
     values = t.header_values("content-type")
     if len(values) != 1:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..capture.transcript import Transcript
 from ..scenarios.chat import SHORT_MAX_TOKENS
 from ..schemas import validate
+from ..view import ChatView
 from . import specs
 from .common import content_type_is, describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -18,7 +18,7 @@ __all__ = ["NONSTREAMS", "key_offset", "parse_body"]
 NONSTREAMS: Final = ("nonstream-basic", "nonstream-max-tokens")
 
 
-def _no_answer(t: Transcript) -> Verdict | None:
+def _no_answer(t: ChatView) -> Verdict | None:
     """A skip when there is no 200 answer to judge (``completion.status`` fails that)."""
     if t.status is None:
         return skipped(
@@ -29,7 +29,7 @@ def _no_answer(t: Transcript) -> Verdict | None:
     return None
 
 
-def _completion(t: Transcript) -> dict[str, Any] | Verdict:
+def _completion(t: ChatView) -> dict[str, Any] | Verdict:
     """The answer as a JSON object, or the skip that says why it cannot be judged."""
     if (skip := _no_answer(t)) is not None:
         return skip
@@ -48,7 +48,7 @@ def _completion(t: Transcript) -> dict[str, Any] | Verdict:
     "a proxy must pass the upstream answer through rather than fail on a non-stream body.",
     scenarios=NONSTREAMS,
 )
-def status(t: Transcript) -> Verdict:
+def status(t: ChatView) -> Verdict:
     if t.status is None:
         return failed("HTTP 200", f"no response: {describe_end(t)}")
     if t.status != 200:
@@ -67,7 +67,7 @@ def status(t: Transcript) -> Verdict:
     "not text/plain or text/event-stream; clients pick their parser from this header.",
     scenarios=NONSTREAMS,
 )
-def content_type(t: Transcript) -> Verdict:
+def content_type(t: ChatView) -> Verdict:
     if (skip := _no_answer(t)) is not None:
         return skip
     return content_type_is(t, "application/json")
@@ -85,7 +85,7 @@ def content_type(t: Transcript) -> Verdict:
     "complete, and send an error status with a JSON error instead.",
     scenarios=NONSTREAMS,
 )
-def schema(t: Transcript) -> Verdict:
+def schema(t: ChatView) -> Verdict:
     if (skip := _no_answer(t)) is not None:
         return skip
     value, not_json, at = parse_body(t)
@@ -116,7 +116,7 @@ def _completion_tokens(value: dict[str, Any]) -> int | None:
     return tokens if is_int(tokens) else None
 
 
-def _judge_length(t: Transcript, finish: object, tokens: int | None, limit: int) -> Verdict:
+def _judge_length(t: ChatView, finish: object, tokens: int | None, limit: int) -> Verdict:
     expected = f'finish_reason "length" and at most {limit} completion tokens'
     counted = "no usage" if tokens is None else f"usage.completion_tokens {tokens}"
     if finish != "length":
@@ -151,7 +151,7 @@ def _judge_length(t: Transcript, finish: object, tokens: int | None, limit: int)
     'report `"length"`; a proxy must forward the field unchanged.',
     scenarios=("nonstream-max-tokens",),
 )
-def max_tokens(t: Transcript) -> Verdict:
+def max_tokens(t: ChatView) -> Verdict:
     value = _completion(t)
     if isinstance(value, Verdict):
         return value
@@ -181,7 +181,7 @@ def _usage_path(problem: str) -> str:
     "counted by the tokenizer that ran the request; clients bill and trim context by it.",
     scenarios=NONSTREAMS,
 )
-def usage(t: Transcript) -> Verdict:
+def usage(t: ChatView) -> Verdict:
     value = _completion(t)
     if isinstance(value, Verdict):
         return value

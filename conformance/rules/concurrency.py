@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..capture.transcript import Ending, Event, Transcript
+from ..capture.transcript import Ending, Event
 from ..scenarios.sessions import CONCURRENCY
+from ..view import ChatView
 from . import specs
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -29,7 +30,7 @@ class Piece:
     text: str
 
 
-def _pieces(t: Transcript) -> list[Piece]:
+def _pieces(t: ChatView) -> list[Piece]:
     """The text of choice 0, piece by piece (content and reasoning_content)."""
     out: list[Piece] = []
     start = 0
@@ -49,12 +50,12 @@ def _pieces(t: Transcript) -> list[Piece]:
     return out
 
 
-def answer_text(t: Transcript) -> str:
+def answer_text(t: ChatView) -> str:
     """The joined text of choice 0 of a stream."""
     return "".join(p.text for p in _pieces(t))
 
 
-def _offset_of(t: Transcript, char: int) -> int | None:
+def _offset_of(t: ChatView, char: int) -> int | None:
     """The byte offset of the event that carries character ``char`` of the text."""
     for piece in _pieces(t):
         if piece.start <= char < piece.start + len(piece.text):
@@ -66,7 +67,7 @@ def _offset_of(t: Transcript, char: int) -> int | None:
 # -- one stream, well-formed ----------------------------------------------------------------
 
 
-def _stream_problem(t: Transcript) -> str | None:
+def _stream_problem(t: ChatView) -> str | None:
     """Why a stream is not a complete, well-formed answer, or None."""
     if t.status is None:
         return f"no response: {describe_end(t)}"
@@ -85,13 +86,13 @@ def _stream_problem(t: Transcript) -> str | None:
     return None
 
 
-def _named(t: Transcript, prefix: str) -> list[tuple[str, Transcript]]:
-    found = [(name, x) for name, x in t.related if name.startswith(prefix)]
+def _named(t: ChatView, prefix: str) -> list[tuple[str, ChatView]]:
+    found = [(name, x) for name, x in t.others(prefix)]
     numbered = [(name, x) for name, x in found if name[len(prefix) :].isdigit()]
     return sorted(numbered, key=lambda item: int(item[0][len(prefix) :]))
 
 
-def _malformed(t: Transcript, streams: list[tuple[str, Transcript]]) -> Verdict | None:
+def _malformed(t: ChatView, streams: list[tuple[str, ChatView]]) -> Verdict | None:
     """A failure for streams that broke under concurrency; a skip when they break alone too."""
     bad = [(name, p) for name, x in streams if (p := _stream_problem(x)) is not None]
     if not bad:
@@ -117,7 +118,7 @@ def _malformed(t: Transcript, streams: list[tuple[str, Transcript]]) -> Verdict 
 # -- distinct ids -------------------------------------------------------------------------
 
 
-def _shared_id(streams: list[tuple[str, Transcript]]) -> Verdict | None:
+def _shared_id(streams: list[tuple[str, ChatView]]) -> Verdict | None:
     owner: dict[str, str] = {}
     for name, t in streams:
         seen_here: set[str] = set()
@@ -167,7 +168,7 @@ def _source_of(text: str, own: str, index: int, others: dict[str, str]) -> str |
     return next((name for name, other in others.items() if evidence in other), None)
 
 
-def _deterministic(t: Transcript) -> tuple[bool, str]:
+def _deterministic(t: ChatView) -> tuple[bool, str]:
     """Whether prompt 0 asked alone twice gave the same text, with the reason."""
     first, again = t.other("alone-0"), t.other("alone-0-again")
     if first is None or again is None:
@@ -182,11 +183,11 @@ def _deterministic(t: Transcript) -> tuple[bool, str]:
     return True, ""
 
 
-def _texts(t: Transcript, prefix: str) -> dict[str, str]:
+def _texts(t: ChatView, prefix: str) -> dict[str, str]:
     return {name: answer_text(x) for name, x in _named(t, prefix) if _stream_problem(x) is None}
 
 
-def _mixed(t: Transcript, streams: list[tuple[str, Transcript]]) -> Verdict | None:
+def _mixed(t: ChatView, streams: list[tuple[str, ChatView]]) -> Verdict | None:
     alone = _texts(t, "alone-")
     concurrent = _texts(t, "stream-")
     for name, x in streams:
@@ -221,7 +222,7 @@ def _mixed(t: Transcript, streams: list[tuple[str, Transcript]]) -> Verdict | No
     "variable shared between handlers. A proxy must give each client its own upstream stream.",
     scenarios=(CONCURRENCY,),
 )
-def isolation(t: Transcript) -> Verdict:
+def isolation(t: ChatView) -> Verdict:
     streams = _named(t, "stream-")
     if len(streams) < 2:
         return skipped(f"{len(streams)} concurrent streams were recorded; 2 are needed")
@@ -245,7 +246,7 @@ def isolation(t: Transcript) -> Verdict:
     "per-request sampling state (seed, temperature) stay per sequence in a batch.",
     scenarios=(CONCURRENCY,),
 )
-def same_answer(t: Transcript) -> Verdict:
+def same_answer(t: ChatView) -> Verdict:
     streams = _named(t, "stream-")
     deterministic, why = _deterministic(t)
     if not deterministic:

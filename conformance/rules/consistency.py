@@ -16,8 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..capture.transcript import Event, Transcript
+from ..capture.transcript import Event
 from ..scenarios.consistency import NONSTREAM, REPEAT, SCENARIO, TOOLS_SCENARIO
+from ..view import ChatView
 from . import specs
 from .common import no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -83,12 +84,12 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def joined_content(t: Transcript) -> str:
+def joined_content(t: ChatView) -> str:
     """The ``delta.content`` of the first choice, joined across the stream."""
     return "".join(text for _, _, text in _content_pieces(t))
 
 
-def _content_pieces(t: Transcript) -> list[tuple[int, int, str]]:
+def _content_pieces(t: ChatView) -> list[tuple[int, int, str]]:
     """(byte offset, character index, text) of every content delta of choice 0."""
     pieces: list[tuple[int, int, str]] = []
     at = 0
@@ -100,13 +101,13 @@ def _content_pieces(t: Transcript) -> list[tuple[int, int, str]]:
     return pieces
 
 
-def _key_at(t: Transcript, event: Event, key: str) -> int:
+def _key_at(t: ChatView, event: Event, key: str) -> int:
     """Offset of ``"key"`` in the event's bytes (the event's start when it is not there)."""
     found = t.body.find(f'"{key}"'.encode(), event.offset, event.end)
     return found if found >= 0 else event.offset
 
 
-def _event_at_char(t: Transcript, index: int) -> int | None:
+def _event_at_char(t: ChatView, index: int) -> int | None:
     """Byte offset of the delta that carried character ``index`` (or of the last one)."""
     pieces = _content_pieces(t)
     for offset, start, text in pieces:
@@ -115,7 +116,7 @@ def _event_at_char(t: Transcript, index: int) -> int | None:
     return pieces[-1][0] if pieces else None
 
 
-def stream_answer(t: Transcript) -> Answer:
+def stream_answer(t: ChatView) -> Answer:
     """The answer a client assembles from the stream's chunks."""
     model: str | None = None
     finish: str | None = None
@@ -237,7 +238,7 @@ def show_calls(calls: tuple[ToolCall, ...]) -> str:
 # -- the gate every rule passes through ------------------------------------------
 
 
-def _answer_of(t: Transcript | None, name: str) -> Answer | Verdict:
+def _answer_of(t: ChatView | None, name: str) -> Answer | Verdict:
     """The answer of a related non-stream exchange, or a skip saying why there is none."""
     if t is None:
         return skipped(f"no {name} exchange was recorded")
@@ -252,7 +253,7 @@ def _answer_of(t: Transcript | None, name: str) -> Answer | Verdict:
     return completion_answer(body)
 
 
-def _error_text(t: Transcript) -> str:
+def _error_text(t: ChatView) -> str:
     body = t.json()
     error = body.get("error") if isinstance(body, dict) else None
     message = error.get("message") if isinstance(error, dict) else error
@@ -291,7 +292,7 @@ def differences(a: Answer, b: Answer, names: tuple[str, str]) -> str | None:
     return None
 
 
-def compare(t: Transcript) -> tuple[Answer, Answer] | Verdict:
+def compare(t: ChatView) -> tuple[Answer, Answer] | Verdict:
     """(stream answer, non-stream answer), or the skip that stops every rule."""
     if (skip := no_stream(t)) is not None:
         return skip
@@ -332,7 +333,7 @@ _HINT_ONE_PATH = (
     "decodes each read on its own turns a split character into U+FFFD.",
     scenarios=(SCENARIO,),
 )
-def content(t: Transcript) -> Verdict:
+def content(t: ChatView) -> Verdict:
     pair = compare(t)
     if isinstance(pair, Verdict):
         return pair
@@ -358,7 +359,7 @@ def _same(field: str, stream: Any, single: Any, at: int | None) -> Verdict:
 
 
 def _locate(
-    t: Transcript, key: str, found: Callable[[dict[str, Any]], Any], *, last: bool = False
+    t: ChatView, key: str, found: Callable[[dict[str, Any]], Any], *, last: bool = False
 ) -> int | None:
     """Where ``"key"`` is in the first (or last) chunk for which ``found`` is true."""
     hits = [event for event, chunk in t.chunks() if found(chunk)]
@@ -366,7 +367,7 @@ def _locate(
 
 
 def _compare_field(
-    t: Transcript,
+    t: ChatView,
     label: str,
     attr: str,
     missing: tuple[str, str],
@@ -393,7 +394,7 @@ def _compare_field(
     "(`length` when max_tokens cut it, `stop` otherwise).",
     scenarios=(SCENARIO,),
 )
-def finish_reason(t: Transcript) -> Verdict:
+def finish_reason(t: ChatView) -> Verdict:
     return _compare_field(
         t,
         "finish_reason",
@@ -420,7 +421,7 @@ def finish_reason(t: Transcript) -> Verdict:
     "count every token the stream sent, no more.",
     scenarios=(SCENARIO,),
 )
-def usage(t: Transcript) -> Verdict:
+def usage(t: ChatView) -> Verdict:
     return _compare_field(
         t,
         "usage.completion_tokens",
@@ -443,7 +444,7 @@ def usage(t: Transcript) -> Verdict:
     "key caches, billing and tokenizers on it.",
     scenarios=(SCENARIO,),
 )
-def model(t: Transcript) -> Verdict:
+def model(t: ChatView) -> Verdict:
     return _compare_field(
         t,
         "model",
@@ -459,7 +460,7 @@ def model(t: Transcript) -> Verdict:
 # -- tools ------------------------------------------------------------------------
 
 
-def _tools_gate(t: Transcript) -> tuple[Answer, Answer] | Verdict:
+def _tools_gate(t: ChatView) -> tuple[Answer, Answer] | Verdict:
     if t.status is not None and 400 <= t.status < 500:
         return skipped(
             f"the endpoint does not accept this tools request: HTTP {t.status}{_error_text(t)}"
@@ -503,7 +504,7 @@ def _call_mismatches(stream: tuple[ToolCall, ...], single: tuple[ToolCall, ...])
     "parse tool calls the same way in both modes.",
     scenarios=(TOOLS_SCENARIO,),
 )
-def tool_calls(t: Transcript) -> Verdict:
+def tool_calls(t: ChatView) -> Verdict:
     pair = _tools_gate(t)
     if isinstance(pair, Verdict):
         return pair

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..capture.transcript import Ending, Transcript
+from ..capture.transcript import Ending
 from ..scenarios.sessions import (
     DISCONNECT,
     GENERATIONS_PATH,
@@ -11,6 +11,7 @@ from ..scenarios.sessions import (
     generation_counter,
     generation_stopped,
 )
+from ..view import ChatView
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
@@ -20,7 +21,7 @@ ASGI_DISCONNECT = "https://asgi.readthedocs.io/en/latest/specs/www.html#disconne
 Counter = dict[str, int]
 
 
-def _not_dropped(t: Transcript) -> Verdict | None:
+def _not_dropped(t: ChatView) -> Verdict | None:
     """A skip when there was no stream for the harness to drop; None when there was."""
     if t.status != 200:
         got = f"HTTP {t.status}" if t.status is not None else describe_end(t)
@@ -33,7 +34,7 @@ def _not_dropped(t: Transcript) -> Verdict | None:
 # -- the next request -------------------------------------------------------------------
 
 
-def _served_problem(t: Transcript) -> str | None:
+def _served_problem(t: ChatView) -> str | None:
     """Why ``t`` was not served, or None when it was.
 
     Served means answered: HTTP 200 and a body the server ended, holding at
@@ -73,7 +74,7 @@ def _served_problem(t: Transcript) -> str | None:
     "stays taken by the dropped request.",
     scenarios=(DISCONNECT,),
 )
-def recovers(t: Transcript) -> Verdict:
+def recovers(t: ChatView) -> Verdict:
     if (skip := _not_dropped(t)) is not None:
         return skip
     following = t.other("next")
@@ -98,14 +99,14 @@ def recovers(t: Transcript) -> Verdict:
 # -- the dropped generation ---------------------------------------------------------------
 
 
-def _readings(t: Transcript) -> list[tuple[str, Transcript]]:
+def _readings(t: ChatView) -> list[tuple[str, ChatView]]:
     """The counter readings taken after the drop, in order."""
-    found = [(name, x) for name, x in t.related if name.startswith("generations-")]
+    found = [(name, x) for name, x in t.others("generations-")]
     after = [(name, x) for name, x in found if name != "generations-0"]
     return sorted(after, key=lambda item: int(item[0].rsplit("-", 1)[1]))
 
 
-def _elapsed_ms(readings: list[tuple[str, Transcript]]) -> float:
+def _elapsed_ms(readings: list[tuple[str, ChatView]]) -> float:
     """About how long after the drop the last of ``readings`` was answered."""
     pauses = (len(readings) - 1) * POLL_INTERVAL_S * 1000
     return pauses + sum(x.t_end_ns for _, x in readings) / 1e6
@@ -127,9 +128,9 @@ def _change(before: Counter, now: Counter) -> str:
     "and a proxy must close its upstream stream so the upstream sees the disconnect too.",
     scenarios=(DISCONNECT,),
 )
-def cancels(t: Transcript) -> Verdict:
+def cancels(t: ChatView) -> Verdict:
     first = t.other("generations-0")
-    before = generation_counter(first) if first is not None else None
+    before = generation_counter(first.transcript) if first is not None else None
     if first is None or before is None:
         shown = f"HTTP {first.status}" if first is not None and first.status else "no answer"
         return skipped(
@@ -141,10 +142,10 @@ def cancels(t: Transcript) -> Verdict:
     return _judge_readings(before, _readings(t))
 
 
-def _judge_readings(before: Counter, readings: list[tuple[str, Transcript]]) -> Verdict:
+def _judge_readings(before: Counter, readings: list[tuple[str, ChatView]]) -> Verdict:
     for k in range(1, len(readings) + 1):
         name, reading = readings[k - 1]
-        now = generation_counter(reading)
+        now = generation_counter(reading.transcript)
         if now is None:
             return skipped(
                 f"the generation counter stopped answering ({name}: HTTP {reading.status})"
@@ -157,7 +158,7 @@ def _judge_readings(before: Counter, readings: list[tuple[str, Transcript]]) -> 
     if not readings:
         return skipped("no counter reading was taken after the drop")
     name, reading = readings[-1]
-    now = generation_counter(reading)
+    now = generation_counter(reading.transcript)
     assert now is not None  # every reading was checked above
     ran_on = now["finished"] > before["finished"] and now["cancelled"] == before["cancelled"]
     how = "it ran to its end instead" if ran_on else "still not cancelled"

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..capture.transcript import Ending, Event, Transcript
+from ..capture.transcript import Ending, Event
 from ..scenarios.chat import STREAMS
 from ..schemas import validate
+from ..view import ChatView
 from . import specs
 from .common import describe_end, media_type, no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -31,15 +32,15 @@ _CUT_BY_HARNESS = (Ending.DEADLINE, Ending.SIZE_CAP, Ending.EVENT_CAP, Ending.DR
 # -- what came back -------------------------------------------------------------
 
 
-def _media_type(t: Transcript) -> str:
+def _media_type(t: ChatView) -> str:
     return media_type(t.header("content-type"))
 
 
-def _is_event_stream(t: Transcript) -> bool:
+def _is_event_stream(t: ChatView) -> bool:
     return _media_type(t) == "text/event-stream"
 
 
-def _body_summary(t: Transcript) -> str:
+def _body_summary(t: ChatView) -> str:
     """What the body holds, in a few words, for an Actual: line."""
     if _is_event_stream(t):
         errors = error_events(t)
@@ -51,7 +52,7 @@ def _body_summary(t: Transcript) -> str:
     return f"{_media_type(t) or 'no content type'} body {shown!r}"
 
 
-def error_events(t: Transcript) -> list[tuple[int, Event, dict[str, Any]]]:
+def error_events(t: ChatView) -> list[tuple[int, Event, dict[str, Any]]]:
     """(index in ``t.events``, event, payload) of each ``data: {"error": ...}`` event."""
     out: list[tuple[int, Event, dict[str, Any]]] = []
     for index, event in enumerate(t.events):
@@ -70,7 +71,7 @@ def _json(text: str) -> Any:
         return None
 
 
-def _finish(t: Transcript) -> tuple[Event, str] | None:
+def _finish(t: ChatView) -> tuple[Event, str] | None:
     """The first chunk that carries a finish_reason, with the reason."""
     for event, chunk in t.chunks():
         for choice in chunk.get("choices") or []:
@@ -80,7 +81,7 @@ def _finish(t: Transcript) -> tuple[Event, str] | None:
     return None
 
 
-def carries_error(t: Transcript) -> bool:
+def carries_error(t: ChatView) -> bool:
     """Whether the body is an error (a JSON error object or a stream with an error event)."""
     value = t.json()
     if isinstance(value, dict) and ("error" in value or "detail" in value):
@@ -88,7 +89,7 @@ def carries_error(t: Transcript) -> bool:
     return bool(error_events(t))
 
 
-def _success_kind(t: Transcript) -> str:
+def _success_kind(t: ChatView) -> str:
     if carries_error(t):
         return "the error was swallowed into a success status"
     return "the invalid request was served as if it were valid"
@@ -97,7 +98,7 @@ def _success_kind(t: Transcript) -> str:
 # -- error statuses --------------------------------------------------------------
 
 
-def _client_error(t: Transcript, what: str) -> Verdict:
+def _client_error(t: ChatView, what: str) -> Verdict:
     """Passes on a 4xx answer; says exactly what came instead."""
     expected = f"HTTP 4xx for {what}"
     if t.status is None:
@@ -124,7 +125,7 @@ def _client_error(t: Transcript, what: str) -> Verdict:
     "error body; never let it reach the model or surface as a 500.",
     scenarios=("error-invalid-json",),
 )
-def invalid_json(t: Transcript) -> Verdict:
+def invalid_json(t: ChatView) -> Verdict:
     return _client_error(t, "a malformed JSON body")
 
 
@@ -137,7 +138,7 @@ def invalid_json(t: Transcript) -> Verdict:
     "and answer 400 before starting a generation or a stream.",
     scenarios=("error-missing-messages",),
 )
-def missing_messages(t: Transcript) -> Verdict:
+def missing_messages(t: ChatView) -> Verdict:
     return _client_error(t, "a request without messages")
 
 
@@ -151,7 +152,7 @@ def missing_messages(t: Transcript) -> Verdict:
     "a proxy must pass the upstream status on, not 200 or 502.",
     scenarios=("error-unknown-model",),
 )
-def unknown_model(t: Transcript) -> Verdict:
+def unknown_model(t: ChatView) -> Verdict:
     return _client_error(t, "an unknown model")
 
 
@@ -169,7 +170,7 @@ def unknown_model(t: Transcript) -> Verdict:
     "A proxy must read the upstream status before it starts streaming.",
     scenarios=("error-missing-messages", "error-unknown-model"),
 )
-def stream_request(t: Transcript) -> Verdict:
+def stream_request(t: ChatView) -> Verdict:
     expected = "a non-200 status with a JSON error body"
     if t.status is None:
         return skipped(
@@ -235,7 +236,7 @@ def _compact(value: Any) -> str:
     'and StarletteHTTPException that build this envelope instead of `{"detail": ...}`.',
     scenarios=ERROR_SCENARIOS,
 )
-def schema(t: Transcript) -> Verdict:
+def schema(t: ChatView) -> Verdict:
     status_rule = STATUS_RULES.get(t.scenario, "error.*")
     if t.status is None:
         return skipped(f"no response to judge ({t.ending_detail or t.ending}); see {status_rule}")
@@ -265,7 +266,7 @@ def _event_problem(value: dict[str, Any]) -> str | None:
     return None
 
 
-def _how_it_ended(t: Transcript) -> str:
+def _how_it_ended(t: ChatView) -> str:
     index = t.done_index()
     if index is not None:
         return f"[DONE] at byte {t.events[index].offset} came without any finish_reason"
@@ -304,7 +305,7 @@ def _reported(found: tuple[int, Event, dict[str, Any]]) -> Verdict:
     "mid-stream instead of closing the connection.",
     scenarios=STREAMS,
 )
-def stream_event(t: Transcript) -> Verdict:
+def stream_event(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     errors = error_events(t)
@@ -341,7 +342,7 @@ def stream_event(t: Transcript) -> Verdict:
     "after a normal last chunk.",
     scenarios=STREAMS,
 )
-def stream_event_done(t: Transcript) -> Verdict:
+def stream_event_done(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     errors = error_events(t)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..capture.transcript import Transcript
 from ..scenarios.chat import STREAMS
+from ..view import ChatView
 from . import specs
 from .common import content_type_is, describe_end, no_stream
 from .registry import Level, Verdict, failed, passed, rule
@@ -20,7 +20,7 @@ __all__: list[str] = []
     "a proxy must not turn an upstream stream into an error.",
     scenarios=STREAMS,
 )
-def status(t: Transcript) -> Verdict:
+def status(t: ChatView) -> Verdict:
     if t.status is None:
         return failed("HTTP 200", f"no response: {describe_end(t)}")
     if t.status != 200:
@@ -37,13 +37,13 @@ def status(t: Transcript) -> Verdict:
     "pass the upstream content type through.",
     scenarios=STREAMS,
 )
-def content_type(t: Transcript) -> Verdict:
+def content_type(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     return content_type_is(t, "text/event-stream")
 
 
-def _directives(t: Transcript, name: str) -> set[str]:
+def _directives(t: ChatView, name: str) -> set[str]:
     found: set[str] = set()
     for value in t.header_values(name):
         found |= {d.split("=", 1)[0].strip().lower() for d in value.split(",") if d.strip()}
@@ -59,7 +59,7 @@ def _directives(t: Transcript, name: str) -> set[str]:
     hint="Add `Cache-Control: no-cache` to the streaming response headers.",
     scenarios=STREAMS,
 )
-def cache_control(t: Transcript) -> Verdict:
+def cache_control(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     directives = _directives(t, "cache-control")
@@ -79,7 +79,7 @@ def cache_control(t: Transcript) -> Verdict:
     "to disable proxy buffering for this response).",
     scenarios=STREAMS,
 )
-def x_accel_buffering(t: Transcript) -> Verdict:
+def x_accel_buffering(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     values = [v.strip().lower() for v in t.header_values("x-accel-buffering")]
@@ -101,7 +101,7 @@ def x_accel_buffering(t: Transcript) -> Verdict:
     "text/event-stream).",
     scenarios=STREAMS,
 )
-def content_encoding(t: Transcript) -> Verdict:
+def content_encoding(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     codings = [c for c in _directives(t, "content-encoding") if c != "identity"]

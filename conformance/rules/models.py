@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..capture.transcript import Transcript
 from ..schemas import validate
+from ..view import ChatView
 from . import specs
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -16,7 +16,7 @@ __all__: list[str] = []
 _EXPECTED = 'HTTP 200 with a model list {"object": "list", "data": [...]}'
 
 
-def _http_failure(t: Transcript) -> Verdict | None:
+def _http_failure(t: ChatView) -> Verdict | None:
     if t.status is None:
         return failed(_EXPECTED, f"no response: {describe_end(t)}")
     if t.status != 200:
@@ -36,7 +36,7 @@ def _http_failure(t: Transcript) -> Verdict | None:
     "Actual names the JSON path to fix.",
     scenarios=("models",),
 )
-def schema(t: Transcript) -> Verdict:
+def schema(t: ChatView) -> Verdict:
     if (verdict := _http_failure(t)) is not None:
         return verdict
     value, not_json, at = parse_body(t)
@@ -54,7 +54,7 @@ def schema(t: Transcript) -> Verdict:
     )
 
 
-def _data(t: Transcript) -> list[Any] | None:
+def _data(t: ChatView) -> list[Any] | None:
     if t.status != 200:
         return None
     value, _, _ = parse_body(t)
@@ -71,7 +71,7 @@ def _data(t: Transcript) -> list[Any] | None:
     "without `--exo-model`) pick the model to use from this list.",
     scenarios=("models",),
 )
-def nonempty(t: Transcript) -> Verdict:
+def nonempty(t: ChatView) -> Verdict:
     data = _data(t)
     if data is None:
         return skipped("no model list to judge; see models.schema")

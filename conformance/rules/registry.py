@@ -1,18 +1,23 @@
 """Rules, verdicts and the registry that holds them.
 
-A rule is a named pure function over a transcript.  Its requirement, level,
-spec link and fix hint are data on the rule, so the suite, the reports and the
-documentation all read them from one place.
+A rule is a named pure function over a view, the parsed reading of a
+transcript.  Its requirement, level, spec link, quote, broken clients and fix
+hint are data on the rule, so the suite, the reports and the documentation all
+read them from one place.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from ..capture.transcript import Transcript
+from ..view import View, view_of
+
+V = TypeVar("V", bound=View)
 
 __all__ = [
     "REGISTRY",
@@ -73,11 +78,20 @@ def skipped(reason: str) -> Verdict:
     return Verdict("skipped", reason)
 
 
-Check = Callable[[Transcript], Verdict]
+#: A rule's check: a pure function of the view of one exchange (a ChatView for
+#: chat scenarios), typed loosely here so a check may name the view it reads.
+Check = Callable[[Any], Verdict]
 
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A rule and the data every report shows for it.
+
+    ``quote`` is the sentence of the source the level rests on (or the client
+    behaviour it protects); ``breaks`` names the clients known to fail when the
+    rule does.
+    """
+
     id: str
     level: Level
     requirement: str
@@ -85,10 +99,16 @@ class Rule:
     hint: str
     scenarios: tuple[str, ...]
     check: Check
+    quote: str = ""
+    breaks: tuple[str, ...] = ()
 
     @property
     def group(self) -> str:
         return self.id.split(".", 1)[0]
+
+    def judge(self, transcript: Transcript) -> Verdict:
+        """The verdict on one transcript, read through a fresh chat view (for tests)."""
+        return self.check(view_of(transcript))
 
 
 class Registry:
@@ -132,15 +152,36 @@ def rule(
     *,
     level: Level,
     requirement: str,
-    spec: str,
-    hint: str,
-    scenarios: tuple[str, ...],
+    scenarios: Sequence[str],
+    spec: str = "",
+    hint: str = "",
+    quote: str = "",
+    breaks: Sequence[str] = (),
     registry: Registry = REGISTRY,
-) -> Callable[[Check], Check]:
-    """Register the decorated check as a rule."""
+) -> Callable[[Callable[[V], Verdict]], Callable[[V], Verdict]]:
+    """Register the decorated check as a rule (the built-in ones and users' alike).
 
-    def register(check: Check) -> Check:
-        registry.add(Rule(rule_id, level, requirement, spec, hint, scenarios, check))
+    The check gets the view of each scenario's transcript (``view.transcript``
+    is the raw record) and returns :func:`passed`, :func:`failed` or
+    :func:`skipped`.
+    """
+    if isinstance(scenarios, str):
+        raise TypeError(f"rule {rule_id!r}: scenarios must be a list of IDs, not one string")
+
+    def register(check: Callable[[V], Verdict]) -> Callable[[V], Verdict]:
+        registry.add(
+            Rule(
+                rule_id,
+                level,
+                requirement,
+                spec,
+                hint,
+                tuple(scenarios),
+                check,
+                quote,
+                tuple(breaks),
+            )
+        )
         return check
 
     return register

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..capture.transcript import Diagnostic, Transcript
+from ..capture.transcript import Diagnostic
 from ..scenarios.chat import STREAMS
+from ..view import ChatView
 from . import specs
 from .common import no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule
@@ -11,11 +12,11 @@ from .registry import Level, Verdict, failed, passed, rule
 __all__: list[str] = []
 
 
-def _first(t: Transcript, *codes: str) -> Diagnostic | None:
+def _first(t: ChatView, *codes: str) -> Diagnostic | None:
     return next((d for d in t.diagnostics if d.code in codes), None)
 
 
-def _diagnostic_failure(expected: str, d: Diagnostic, t: Transcript) -> Verdict:
+def _diagnostic_failure(expected: str, d: Diagnostic, t: ChatView) -> Verdict:
     count = sum(1 for x in t.diagnostics if x.code == d.code)
     more = f" ({count} in all)" if count > 1 else ""
     return failed(expected, f"{d.message} at byte {d.offset}, line {d.line}{more}", at=d.offset)
@@ -30,7 +31,7 @@ def _diagnostic_failure(expected: str, d: Diagnostic, t: Transcript) -> Verdict:
     "splitting text into chunks (split on characters, not bytes).",
     scenarios=STREAMS,
 )
-def utf8(t: Transcript) -> Verdict:
+def utf8(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     bad = _first(t, "invalid-utf8")
@@ -46,7 +47,7 @@ def utf8(t: Transcript) -> Verdict:
     hint="End every event, `[DONE]` included, with a blank line: write `data: ...\\n\\n`.",
     scenarios=STREAMS,
 )
-def terminated(t: Transcript) -> Verdict:
+def terminated(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     bad = _first(t, "unterminated")
@@ -69,7 +70,7 @@ def terminated(t: Transcript) -> Verdict:
     "send plain text, Python reprs or JSON split across several events.",
     scenarios=STREAMS,
 )
-def data_json(t: Transcript) -> Verdict:
+def data_json(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     for event, value in t.payloads():
@@ -92,7 +93,7 @@ def data_json(t: Transcript) -> Verdict:
     "readers silently drop anything else.",
     scenarios=STREAMS,
 )
-def fields(t: Transcript) -> Verdict:
+def fields(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     bad = _first(t, "unknown-field", "no-colon")
@@ -113,7 +114,7 @@ def fields(t: Transcript) -> Verdict:
     "unnamed events.",
     scenarios=STREAMS,
 )
-def event_type(t: Transcript) -> Verdict:
+def event_type(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     other = next((e for e in t.events if e.type != "message"), None)
@@ -135,7 +136,7 @@ def event_type(t: Transcript) -> Verdict:
     "first event.",
     scenarios=STREAMS,
 )
-def bom(t: Transcript) -> Verdict:
+def bom(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     found = _first(t, "bom")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from ..capture.transcript import Ending, Transcript
+from ..capture.transcript import Ending
 from ..scenarios.chat import STREAMS
+from ..view import ChatView
 from . import specs
 from .common import describe_end, no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -26,7 +27,7 @@ CLOSE_GRACE_MS = 1000.0
     "the `return StreamingResponse(...)` (docs/proxy-lifecycle.md).",
     scenarios=STREAMS,
 )
-def done(t: Transcript) -> Verdict:
+def done(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     if t.done_index() is not None:
@@ -54,7 +55,7 @@ def done(t: Transcript) -> Verdict:
     "and anything later is lost or corrupts the next read.",
     scenarios=STREAMS,
 )
-def after_done(t: Transcript) -> Verdict:
+def after_done(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     index = t.done_index()
@@ -80,7 +81,7 @@ def after_done(t: Transcript) -> Verdict:
     "close its side when the upstream stream ends.",
     scenarios=STREAMS,
 )
-def closes(t: Transcript) -> Verdict:
+def closes(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     index = t.done_index()
@@ -123,7 +124,7 @@ class INCREMENTAL:
     BURST_SHARE = 0.8
 
 
-def _content_times(t: Transcript) -> list[int]:
+def _content_times(t: ChatView) -> list[int]:
     times = []
     for event, chunk in t.chunks():
         for choice in chunk.get("choices") or []:
@@ -154,7 +155,7 @@ def _busiest_window(times: list[int], width_ns: float) -> int:
     "chunk as it arrives (iterate `aiter_raw`/`aiter_bytes` inside the response generator).",
     scenarios=("stream-long",),
 )
-def incremental(t: Transcript) -> Verdict:
+def incremental(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
     times = sorted(_content_times(t))

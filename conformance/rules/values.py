@@ -9,7 +9,7 @@ import json
 import re
 from typing import Any, Final, TypeGuard
 
-from ..capture.transcript import Transcript
+from ..view import ChatView
 from .common import describe_end, preview
 
 __all__ = [
@@ -65,14 +65,14 @@ def usage_problem(usage: object) -> str | None:
     return None
 
 
-def requested(t: Transcript, name: str, default: int) -> int:
+def requested(t: ChatView, name: str, default: int) -> int:
     """An integer field of the request body, or ``default``."""
     body = t.request.json()
     value = body.get(name) if isinstance(body, dict) else None
     return value if is_int(value) else default
 
 
-def parse_body(t: Transcript) -> tuple[Any, str | None, int]:
+def parse_body(t: ChatView) -> tuple[Any, str | None, int]:
     """The body as JSON, or why it is not JSON and the byte offset where that shows."""
     text = t.body.decode("utf-8", "replace")
     try:
@@ -84,7 +84,7 @@ def parse_body(t: Transcript) -> tuple[Any, str | None, int]:
         return None, f"{shown} is not JSON ({why}); {describe_end(t)}", at
 
 
-def key_offset(t: Transcript, path: str) -> int:
+def key_offset(t: ChatView, path: str) -> int:
     """Where the deepest key of a JSON path (``$.usage.total_tokens``) first shows in
     the body, trying its parents when it is missing; 0 when none shows."""
     for key in reversed(_KEY.findall(path)):

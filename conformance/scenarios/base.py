@@ -84,11 +84,15 @@ Recorder = Callable[[RecordContext], Awaitable[Transcript]]
 
 @dataclass(frozen=True)
 class Scenario:
+    """A named request (or a few) and how to record it."""
+
     id: str
     description: str
     record: Recorder
     #: Recorded alone after the others: its judgment depends on an idle endpoint.
     exclusive: bool = False
+    #: The API the scenario speaks, which picks the view rules read it through.
+    api: str = "chat"
 
 
 def chat_body(
