@@ -63,6 +63,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("--exo-json", "EXO_JSON", "write the JSON conformance report to this path"),
     Option("--exo-concurrency", "EXO_CONCURRENCY", "concurrent streams in the isolation test", "8"),
     Option("--exo-max-body", "EXO_MAX_BODY", "cap on one response body, in MiB", "16"),
+    Option(
+        "--exo-parallel",
+        "EXO_PARALLEL",
+        "exchanges in flight at once per target outside the concurrency scenarios "
+        "(default 1: each exchange is recorded undisturbed)",
+        "1",
+    ),
 )
 
 
@@ -94,6 +101,7 @@ class Settings:
     json_path: Path | None = None
     concurrency: int = 8
     max_body_bytes: int = 16 * 2**20
+    parallel: int = 1
 
     @property
     def active(self) -> bool:
@@ -170,4 +178,5 @@ def read_settings(config: pytest.Config) -> Settings:
         json_path=Path(json_path) if json_path else None,
         concurrency=_positive("--exo-concurrency", str(values["exo_concurrency"]), int),
         max_body_bytes=int(_positive("--exo-max-body", str(values["exo_max_body"]), float) * 2**20),
+        parallel=_positive("--exo-parallel", str(values["exo_parallel"]), int),
     )

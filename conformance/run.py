@@ -148,7 +148,7 @@ class ConformanceRun:
     async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, Transcript]:
         async with make_client(api_key=target.api_key, limits=self.limits) as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
-            return await record_all(ctx, sorted(ids))
+            return await record_all(ctx, _in_catalog_order(ids), parallel=self.settings.parallel)
 
     def recorded(self) -> list[Transcript]:
         with self._lock:
@@ -277,6 +277,12 @@ class ConformanceRun:
     @property
     def duration_s(self) -> float:
         return time.monotonic() - self.started_mono
+
+
+def _in_catalog_order(ids: Iterable[str]) -> list[str]:
+    """Scenario IDs in catalog order, so one-at-a-time recording has a stable order."""
+    wanted = set(ids)
+    return [sid for sid in CATALOG if sid in wanted]
 
 
 def target_labels(urls: Iterable[str]) -> list[str]:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -118,3 +119,30 @@ def test_baseline_turns_failures_into_0(tmp_path: Path, reference_server: Server
     assert first.returncode == 1
     again = cli(tmp_path, url, "--exo-rules", "stream.*", "--exo-baseline", "b.toml")
     assert again.returncode == 0, again.stdout
+
+
+def test_an_unreachable_target_still_writes_every_report(tmp_path: Path) -> None:
+    """Exit 3 with one line, and the JSON, HTML and JUnit reports all exist and say why."""
+    url = _refused_url()
+    done = cli(
+        tmp_path,
+        url,
+        "--exo-json",
+        "r.json",
+        "--html",
+        "r.html",
+        "--junitxml",
+        "r.xml",
+    )
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "Traceback" not in done.stdout + done.stderr
+    report = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert report["error"]["kind"] == "unreachable"
+    assert url in report["error"]["message"]
+    assert report["results"] == []
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "run error (unreachable)" in page
+    assert "conforms to every MUST rule" not in page
+    assert (tmp_path / "r.xml").read_text(encoding="utf-8").startswith("<?xml")
+    assert plain(tmp_path, "--exo-url", url, "--exo-json", "p.json").returncode == 3
+    assert json.loads((tmp_path / "p.json").read_text(encoding="utf-8"))["error"] is not None

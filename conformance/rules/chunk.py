@@ -89,7 +89,7 @@ def _by_choice(t: ChatView) -> dict[int, list[_Step]]:
 
 
 def _error_event(t: ChatView) -> Event | None:
-    return next((e for e, v in t.payloads() if isinstance(v, dict) and "error" in v), None)
+    return t.errors[0].event if t.errors else None
 
 
 def _no_chunks(t: ChatView) -> Verdict | None:

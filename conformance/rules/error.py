@@ -53,15 +53,9 @@ def _body_summary(t: ChatView) -> str:
 
 
 def error_events(t: ChatView) -> list[tuple[int, Event, dict[str, Any]]]:
-    """(index in ``t.events``, event, payload) of each ``data: {"error": ...}`` event."""
-    out: list[tuple[int, Event, dict[str, Any]]] = []
-    for index, event in enumerate(t.events):
-        if event.type != "message" or event.data == "[DONE]":
-            continue
-        value = _json(event.data)
-        if isinstance(value, dict) and "error" in value:
-            out.append((index, event, value))
-    return out
+    """(index in ``t.events``, event, payload) of each event a client raises on
+    (the view's reading: a truthy ``error`` in the data, or ``event: error``)."""
+    return [(e.index, e.event, e.value) for e in t.errors]
 
 
 def _json(text: str) -> Any:
@@ -257,6 +251,11 @@ def schema(t: ChatView) -> Verdict:
 
 def _event_problem(value: dict[str, Any]) -> str | None:
     """Why an error event cannot be read by a client, or None when it can."""
+    if not value.get("error"):
+        return (
+            "an `event: error` whose data has no truthy `error` field: openai-python reads "
+            "it as a chunk instead of raising"
+        )
     error = value["error"]
     if not isinstance(error, dict):
         return f"`error` is {type(error).__name__} {preview(_compact(error))}, not an object"

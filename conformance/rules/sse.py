@@ -13,7 +13,20 @@ __all__: list[str] = []
 
 
 def _first(t: ChatView, *codes: str) -> Diagnostic | None:
-    return next((d for d in t.diagnostics if d.code in codes), None)
+    return next((d for d in t.diagnostics if d.code in codes and not _bare_field(t, d)), None)
+
+
+#: Field names a line may carry alone: WHATWG reads a bare `data` as a data
+#: field with an empty value, which is legitimate.
+_KNOWN_FIELDS = (b"data", b"event", b"id", b"retry")
+
+
+def _bare_field(t: ChatView, d: Diagnostic) -> bool:
+    """Whether a no-colon diagnostic is a known field name alone on its line."""
+    if d.code != "no-colon":
+        return False
+    line = t.body[d.offset : d.offset + 8].split(b"\n", 1)[0].split(b"\r", 1)[0]
+    return line in _KNOWN_FIELDS
 
 
 def _diagnostic_failure(expected: str, d: Diagnostic, t: ChatView) -> Verdict:

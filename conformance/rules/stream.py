@@ -49,26 +49,56 @@ def done(t: ChatView) -> Verdict:
 @rule(
     "stream.after-done",
     level=Level.MUST,
-    requirement="Nothing follows `data: [DONE]`: no event, no comment, no stray bytes.",
+    requirement="No event follows `data: [DONE]`.",
     spec=specs.OPENAI_CHUNK_OBJECT,
+    quote="openai-python's Stream stops iterating at the first data that starts with [DONE].",
+    breaks=("openai-python (drops the events)", "LangChain (drops the events)"),
     hint="Stop writing after `[DONE]` and end the response; clients stop reading there "
-    "and anything later is lost or corrupts the next read.",
+    "and any later event is lost.",
     scenarios=STREAMS,
 )
 def after_done(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
-    index = t.done_index()
-    if index is None:
+    done = t.done
+    if done is None:
         return skipped("no [DONE] to judge after; see stream.done")
-    done_event = t.events[index]
-    rest = t.body[done_event.end :]
+    if not t.after_done:
+        return passed()
+    late = t.after_done[0]
+    return failed(
+        "no event after data: [DONE]",
+        f"{len(t.after_done)} event(s) after [DONE]; the first, at byte {late.offset}: "
+        f"data {preview(late.data, 200)!r}",
+        at=late.offset,
+    )
+
+
+@rule(
+    "stream.after-done-bytes",
+    level=Level.SHOULD,
+    requirement="Nothing but line ends follows `data: [DONE]`: no comment, no stray bytes.",
+    spec=specs.OPENAI_CHUNK_OBJECT,
+    quote="Clients stop reading at [DONE], so trailing bytes are never read; a client that "
+    "reuses the connection or a strict reader may still trip on them.",
+    hint="End the response right after writing `data: [DONE]\\n\\n`.",
+    scenarios=STREAMS,
+)
+def after_done_bytes(t: ChatView) -> Verdict:
+    if (skip := no_stream(t)) is not None:
+        return skip
+    done = t.done
+    if done is None:
+        return skipped("no [DONE] to judge after; see stream.done")
+    if t.after_done:
+        return skipped("events follow [DONE]; see stream.after-done")
+    rest = t.body[done.end :]
     if not rest.strip(b"\r\n"):
         return passed()
     return failed(
         "the body ends after data: [DONE]",
         f"{len(rest)} more bytes after [DONE]: {preview(rest.decode('utf-8', 'replace'), 240)!r}",
-        at=done_event.end,
+        at=done.end,
     )
 
 
