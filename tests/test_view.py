@@ -24,7 +24,7 @@ def test_null_extra_fields_are_chunks_not_errors() -> None:
             ({"role": "assistant", "content": ""}, None),
             ({"content": "Hi"}, None),
             ({}, "stop"),
-        )  # fmt: skip
+        )
     ) + event("[DONE]")
     view = ChatView(stream_transcript(body))
     assert view.errors == ()
