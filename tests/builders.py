@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from conformance.capture import Transcript, from_bytes
+from conformance.capture import Transcript
+from conformance.capture import from_bytes as bare_from_bytes
+from conformance.scenarios.chat import request_for
 
-__all__ = ["chunk", "event", "stream_body", "stream_transcript"]
+__all__ = ["chunk", "event", "from_bytes", "stream_body", "stream_transcript"]
 
 SSE_HEADERS = {
     "content-type": "text/event-stream; charset=utf-8",
@@ -40,6 +42,12 @@ def stream_body(words: tuple[str, ...] = (" Hello", " world"), *, done: bool = T
     if done:
         parts.append(event("[DONE]"))
     return b"".join(parts)
+
+
+def from_bytes(body: bytes, *, scenario: str = "stream-basic", **kw: Any) -> Transcript:
+    """A transcript of ``body`` carrying the request its scenario sends (rules read it)."""
+    kw.setdefault("request_json", request_for(scenario))
+    return bare_from_bytes(body, scenario=scenario, **kw)
 
 
 def stream_transcript(body: bytes | None = None, **kw: Any) -> Transcript:

@@ -5,12 +5,12 @@ import sys
 
 import httpx
 import pytest
-from builders import SSE_HEADERS, chunk, event, stream_body
+from builders import SSE_HEADERS, chunk, event, from_bytes, stream_body
 from conftest import ServerFactory
 from wire import SSE_HEADERS as WIRE_SSE_HEADERS
 from wire import Conn, WireServer, respond_handler
 
-from conformance.capture import Limits, Transcript, from_bytes, make_client
+from conformance.capture import Limits, Transcript, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.scenarios import CATALOG, RecordContext, Target, chat_body

@@ -7,8 +7,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from builders import from_bytes
 
-from conformance.capture import Ending, Transcript, from_bytes
+from conformance.capture import Ending, Transcript
 from conformance.rules import REGISTRY, Verdict
 
 JSON = {"content-type": "application/json"}

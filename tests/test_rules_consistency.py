@@ -5,10 +5,10 @@ import json
 from typing import Any
 
 import pytest
-from builders import SSE_HEADERS, chunk, event
+from builders import SSE_HEADERS, chunk, event, from_bytes
 from conftest import ServerFactory
 
-from conformance.capture import Limits, Transcript, from_bytes, make_client
+from conformance.capture import Limits, Transcript, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.rules.consistency import divergence, escape, joined_content

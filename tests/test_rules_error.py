@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
-from builders import chunk, event, stream_body, stream_transcript
+from builders import chunk, event, from_bytes, stream_body, stream_transcript
 from conftest import ServerFactory
 
-from conformance.capture import Ending, Limits, Transcript, from_bytes, make_client
+from conformance.capture import Ending, Limits, Transcript, make_client
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
 from conformance.scenarios import RecordContext, Target, record_all
@@ -105,10 +105,11 @@ def test_stream_request_fails_on_a_plain_text_error() -> None:
     assert "text/plain body 'Bad Request'" in verdict.actual
 
 
-def test_stream_request_skips_without_a_response() -> None:
-    t = _no_status(answer(400, ENVELOPE, "error-unknown-model"))
+def test_stream_request_fails_without_a_response() -> None:
+    """It alone judges the invalid stream requests, so no answer is its failure."""
+    t = _no_status(answer(400, ENVELOPE, "error-stream-unknown-model"))
     verdict = judge("error.stream-request", t)
-    assert verdict.outcome == "skipped" and "error.unknown-model" in verdict.message
+    assert verdict.outcome == "failed" and "no response" in verdict.actual
 
 
 # -- schema ------------------------------------------------------------------------------

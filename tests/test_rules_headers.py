@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from builders import SSE_HEADERS, stream_transcript
+from builders import SSE_HEADERS, from_bytes, stream_transcript
 
-from conformance.capture import Ending, from_bytes
+from conformance.capture import Ending
 from conformance.rules import REGISTRY
 
 

@@ -20,24 +20,17 @@ from ..view import ChatView
 from . import specs
 from .common import no_stream
 from .registry import Level, Verdict, failed, passed, rule, skipped
-from .values import MISSING, is_int, requested, show, usage_problem
+from .values import MISSING, is_int, show, usage_problem
 
 __all__ = [
     "FINISH_REASONS",
-    "USAGE_REQUESTED",
-    "USAGE_UNREQUESTED",
 ]
 
 #: The finish reasons OpenAI defines for a chat completion choice.
 FINISH_REASONS: Final = ("stop", "length", "tool_calls", "content_filter", "function_call")
-#: Stream scenarios that send ``stream_options: {"include_usage": true}``.
-USAGE_REQUESTED: Final = ("stream-usage", "stream-max-tokens")
-#: Stream scenarios that do not.
-USAGE_UNREQUESTED: Final = ("stream-basic", "stream-long")
 
-#: Delta fields whose text is generated tokens (``reasoning_content`` is how EXO,
-#: vLLM and DeepSeek stream thinking; ``reasoning`` is OpenRouter's name).
-_TEXT_FIELDS: Final = ("content", "reasoning_content", "reasoning", "refusal")
+#: Delta fields whose text is the answer (not reasoning, not tool-call fragments).
+_CONTENT_FIELDS: Final = ("content", "refusal")
 
 
 # -- reading chunks ------------------------------------------------------------
@@ -499,11 +492,13 @@ def _usage_chunk_failure(event: Event, chunk: dict[str, Any]) -> Verdict | None:
     "finish_reason send one more chunk with the same id, created and model, "
     '`"choices": []` and `"usage": {"prompt_tokens", "completion_tokens", '
     '"total_tokens"}`; put `"usage": null` (or nothing) on every other chunk.',
-    scenarios=USAGE_REQUESTED,
+    scenarios=STREAMS,
 )
 def usage_requested(t: ChatView) -> Verdict:
     if (skip := _no_ending(t)) is not None:
         return skip
+    if not t.asked_usage:
+        return skipped("the request did not set stream_options.include_usage")
     chunks = t.chunks()
     last_event, last = chunks[-1]
     if (verdict := _usage_chunk_failure(last_event, last)) is not None:
@@ -528,11 +523,13 @@ def usage_requested(t: ChatView) -> Verdict:
     hint="Attach usage only when the request sets `stream_options.include_usage: true`; "
     "clients that did not ask index `choices[0]` of every chunk and may choke on extra "
     "usage chunks.",
-    scenarios=USAGE_UNREQUESTED,
+    scenarios=STREAMS,
 )
 def usage_unrequested(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
+    if t.asked_usage:
+        return skipped("the request set stream_options.include_usage; see chunk.usage-requested")
     carrying = [(e, c["usage"]) for e, c in t.chunks() if c.get("usage") is not None]
     if not carrying:
         return passed()
@@ -567,22 +564,24 @@ def _usage_tokens(t: ChatView) -> _Tokens | None:
     return None
 
 
-def _adds_text(step: _Step) -> bool:
+def _adds_content(step: _Step) -> bool:
+    """Whether a step adds answer text (content or refusal).  Reasoning deltas and
+    tool-call fragments are not counted: servers split them freely."""
     delta = step.delta
     if not isinstance(delta, dict):
         return False
-    texts = (delta.get(name) for name in _TEXT_FIELDS)
-    return any(isinstance(x, str) and x for x in texts) or bool(delta.get("tool_calls"))
+    return any(isinstance(x, str) and x for x in (delta.get(n) for n in _CONTENT_FIELDS))
 
 
 def _delta_tokens(t: ChatView) -> _Tokens:
-    """The most non-empty deltas of any choice: each holds at least one token."""
+    """The most non-empty content deltas of any choice: a fallback count when the
+    stream carries no usage (each delta of a server's own holds a token or more)."""
     best: list[_Step] = []
     for steps in _by_choice(t).values():
-        adding = [s for s in steps if _adds_text(s)]
+        adding = [s for s in steps if _adds_content(s)]
         best = adding if len(adding) > len(best) else best
     at = best[-1].at if best else t.chunks()[-1][0].offset
-    where = f"{len(best)} non-empty deltas (each holds at least one token)"
+    where = f"{len(best)} non-empty content deltas (no usage in the stream to count by)"
     return _Tokens(len(best), False, where, at)
 
 
@@ -630,17 +629,20 @@ def _not_length(t: ChatView, limit: int) -> Verdict | None:
 def max_tokens(t: ChatView) -> Verdict:
     if (skip := _no_ending(t)) is not None:
         return skip
-    limit = requested(t, "max_tokens", SHORT_MAX_TOKENS)
+    limit = t.asked_int("max_tokens", 0)
+    if limit <= 0:
+        return skipped("the request set no max_tokens")
     if (verdict := _not_length(t, limit)) is not None:
         return verdict
+    # usage.completion_tokens is the server's own count: a proxy that re-chunks
+    # deltas changes their number, never the count.
     counted = _count_tokens(t)
-    for tokens in (counted, _delta_tokens(t)):  # non-empty deltas also bound a usage count
-        if tokens.count > limit:
-            return failed(
-                f"at most {limit} completion tokens (max_tokens={limit})",
-                f"{tokens.where}, at byte {tokens.at}",
-                at=tokens.at,
-            )
+    if counted.count > limit:
+        return failed(
+            f"at most {limit} completion tokens (max_tokens={limit})",
+            f"{counted.where}, at byte {counted.at}",
+            at=counted.at,
+        )
     return passed(f"finish_reason length; {counted.where}")
 
 
@@ -685,7 +687,7 @@ def choice_index(t: ChatView) -> Verdict:
         return skip
     if next(_steps(t), None) is None:
         return _no_choices()
-    verdict = _index_failure(t, max(1, requested(t, "n", 1)))
+    verdict = _index_failure(t, max(1, t.asked_int("n", 1)))
     return verdict or passed()
 
 
@@ -743,7 +745,7 @@ def choices_nonempty(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
     chunks = t.chunks()
-    if t.scenario in USAGE_REQUESTED and chunks[-1][1].get("usage") is not None:
+    if t.asked_usage and chunks[-1][1].get("usage") is not None:
         chunks = chunks[:-1]
     empty = [(e, c) for e, c in chunks if not _choices(c)]
     if not empty:

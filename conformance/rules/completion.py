@@ -10,7 +10,7 @@ from ..view import ChatView
 from . import specs
 from .common import content_type_is, describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
-from .values import is_int, key_offset, parse_body, requested, show, usage_problem
+from .values import is_int, key_offset, parse_body, show, usage_problem
 
 __all__ = ["NONSTREAMS", "key_offset", "parse_body"]
 
@@ -162,7 +162,9 @@ def max_tokens(t: ChatView) -> Verdict:
             f"choices {show(value.get('choices'))}",
             at=key_offset(t, "$.choices"),
         )
-    limit = requested(t, "max_tokens", SHORT_MAX_TOKENS)
+    limit = t.asked_int("max_tokens", 0)
+    if limit <= 0:
+        return skipped("the request set no max_tokens")
     return _judge_length(t, choice.get("finish_reason"), _completion_tokens(value), limit)
 
 

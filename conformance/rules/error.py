@@ -13,15 +13,12 @@ from . import specs
 from .common import describe_end, media_type, no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
-__all__ = ["ERROR_SCENARIOS", "STATUS_RULES", "carries_error", "error_events"]
+__all__ = ["ERROR_SCENARIOS", "STREAM_ERROR_SCENARIOS", "carries_error", "error_events"]
 
-#: Each error scenario and the rule that judges its status.
-STATUS_RULES: dict[str, str] = {
-    "error-invalid-json": "error.invalid-json",
-    "error-missing-messages": "error.missing-messages",
-    "error-unknown-model": "error.unknown-model",
-}
-ERROR_SCENARIOS = tuple(STATUS_RULES)
+#: The non-stream error scenarios (each judged for its status by one rule).
+ERROR_SCENARIOS = ("error-invalid-json", "error-missing-messages", "error-unknown-model")
+#: The invalid stream requests, judged by error.stream-request.
+STREAM_ERROR_SCENARIOS = ("error-stream-missing-messages", "error-stream-unknown-model")
 
 ENVELOPE = '{"error": {"message", "type", "param", "code"}}'
 ERROR_EVENT = 'data: {"error": {"message": ...}}'
@@ -30,6 +27,17 @@ _CUT_BY_HARNESS = (Ending.DEADLINE, Ending.SIZE_CAP, Ending.EVENT_CAP, Ending.DR
 
 
 # -- what came back -------------------------------------------------------------
+
+
+def _status_rule(t: ChatView) -> str:
+    """The rule that judges the status of this invalid request, read from the request."""
+    if t.request_json is None:
+        return "error.invalid-json"
+    if not isinstance(t.asked("messages"), list):
+        return "error.missing-messages"
+    if t.asked("stream") is True:
+        return "error.stream-request"
+    return "error.unknown-model"
 
 
 def _media_type(t: ChatView) -> str:
@@ -126,7 +134,8 @@ def invalid_json(t: ChatView) -> Verdict:
 @rule(
     "error.missing-messages",
     level=Level.MUST,
-    requirement="A chat request without `messages` gets a 4xx answer.",
+    requirement="A non-stream chat request without `messages` gets a 4xx answer "
+    "(error.stream-request judges the stream one).",
     spec=specs.OPENAI_CHAT_CREATE,
     hint="Validate the request (a pydantic model with a required `messages` field does it) "
     "and answer 400 before starting a generation or a stream.",
@@ -139,8 +148,8 @@ def missing_messages(t: ChatView) -> Verdict:
 @rule(
     "error.unknown-model",
     level=Level.MUST,
-    requirement="A request for a model the endpoint does not serve gets a 4xx answer "
-    "(OpenAI answers 404 `model_not_found`).",
+    requirement="A non-stream request for a model the endpoint does not serve gets a 4xx "
+    "answer (OpenAI answers 404 `model_not_found`; error.stream-request judges the stream one).",
     spec=specs.OPENAI_ERRORS,
     hint="Look the model up before streaming and answer 404 with code `model_not_found`; "
     "a proxy must pass the upstream status on, not 200 or 502.",
@@ -162,15 +171,13 @@ def unknown_model(t: ChatView) -> Verdict:
     hint="Validate the request before returning the StreamingResponse: once a 200 "
     "text/event-stream head is sent, clients can no longer see the failure as an HTTP error. "
     "A proxy must read the upstream status before it starts streaming.",
-    scenarios=("error-missing-messages", "error-unknown-model"),
+    scenarios=STREAM_ERROR_SCENARIOS,
 )
 def stream_request(t: ChatView) -> Verdict:
     expected = "a non-200 status with a JSON error body"
     if t.status is None:
-        return skipped(
-            f"no response to judge ({t.ending_detail or t.ending}); "
-            f"see {STATUS_RULES.get(t.scenario, 'error.*')}"
-        )
+        # This rule alone judges the invalid stream requests: no answer is its failure.
+        return failed(expected, f"no response: {describe_end(t)}")
     if t.status == 200:
         return failed(expected, f"HTTP 200, {_body_summary(t)}: {_success_kind(t)}", at=0)
     if _is_event_stream(t):
@@ -231,7 +238,7 @@ def _compact(value: Any) -> str:
     scenarios=ERROR_SCENARIOS,
 )
 def schema(t: ChatView) -> Verdict:
-    status_rule = STATUS_RULES.get(t.scenario, "error.*")
+    status_rule = _status_rule(t)
     if t.status is None:
         return skipped(f"no response to judge ({t.ending_detail or t.ending}); see {status_rule}")
     if t.status < 300:

@@ -1,6 +1,7 @@
 """Reading values a server sent: JSON types, short renderings, usage, request fields.
 
-Shared by the chunk, completion and model-list rules.
+Shared by the chunk, completion and model-list rules; what was asked is read
+from the view (``view.asked(...)``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ __all__ = [
     "is_int",
     "key_offset",
     "parse_body",
-    "requested",
     "show",
     "usage_problem",
 ]
@@ -63,13 +63,6 @@ def usage_problem(usage: object) -> str | None:
             f"{completion} = {prompt + completion}"
         )
     return None
-
-
-def requested(t: ChatView, name: str, default: int) -> int:
-    """An integer field of the request body, or ``default``."""
-    body = t.request.json()
-    value = body.get(name) if isinstance(body, dict) else None
-    return value if is_int(value) else default
 
 
 def parse_body(t: ChatView) -> tuple[Any, str | None, int]:

@@ -3,6 +3,7 @@ the context that records it."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import httpx
 
 from ..capture.recorder import Limits, record
-from ..capture.transcript import Transcript
+from ..capture.transcript import Ending, Request, Transcript
 
 __all__ = ["SEED", "UNKNOWN_MODEL", "RecordContext", "Recorder", "Scenario", "Target", "chat_body"]
 
@@ -39,10 +40,43 @@ class RecordContext:
     target: Target
     limits: Limits
     concurrency: int = 8
+    silence: Silence = field(default_factory=lambda: Silence(), compare=False)
 
     @property
     def secrets(self) -> tuple[str, ...]:
         return (self.target.api_key,) if self.target.api_key else ()
+
+    async def exchange(
+        self,
+        method: str,
+        path: str,
+        scenario: str,
+        *,
+        client: httpx.AsyncClient | None = None,
+        limits: Limits | None = None,
+        **kw: Any,
+    ) -> Transcript:
+        """Record one exchange with the target, unless it has stopped answering.
+
+        Exchanges go one at a time, so a target that hangs would cost a full
+        deadline per exchange; after :data:`SILENT_STRIKES` deadlines in a row
+        the rest are not sent, and say so in their ending.
+        """
+        url = self.target.endpoint(path)
+        if (detail := self.silence.gave_up()) is not None:
+            return _not_sent(method, url, scenario, self.target.url, detail, kw.get("json"))
+        t = await record(
+            client or self.client,
+            method,
+            url,
+            scenario=scenario,
+            target=self.target.url,
+            limits=limits or self.limits,
+            secrets=self.secrets,
+            **kw,
+        )
+        self.silence.saw(t)
+        return t
 
     async def chat(
         self,
@@ -51,32 +85,62 @@ class RecordContext:
         *,
         content: bytes | None = None,
         drop_after_events: int | None = None,
+        client: httpx.AsyncClient | None = None,
     ) -> Transcript:
         """POST /v1/chat/completions and record the exchange."""
-        return await record(
-            self.client,
+        return await self.exchange(
             "POST",
-            self.target.endpoint("/v1/chat/completions"),
-            scenario=scenario,
-            target=self.target.url,
+            "/v1/chat/completions",
+            scenario,
+            client=client,
             json=body if content is None else None,
             content=content,
             headers={"content-type": "application/json"} if content is not None else None,
-            limits=self.limits,
             drop_after_events=drop_after_events,
-            secrets=self.secrets,
         )
 
-    async def get(self, scenario: str, path: str) -> Transcript:
-        return await record(
-            self.client,
-            "GET",
-            self.target.endpoint(path),
-            scenario=scenario,
-            target=self.target.url,
-            limits=self.limits,
-            secrets=self.secrets,
+    async def get(self, scenario: str, path: str, *, limits: Limits | None = None) -> Transcript:
+        return await self.exchange("GET", path, scenario, limits=limits)
+
+
+#: Deadlines in a row after which a target's remaining exchanges are not sent.
+SILENT_STRIKES = 2
+
+
+@dataclass
+class Silence:
+    """Counts a target's exchanges in a row that ran out their deadline."""
+
+    strikes: int = 0
+    last: str = ""
+
+    def saw(self, t: Transcript) -> None:
+        if t.ending is Ending.DEADLINE:
+            self.strikes += 1
+            self.last = t.ending_detail
+        else:
+            self.strikes = 0
+
+    def gave_up(self) -> str | None:
+        if self.strikes < SILENT_STRIKES:
+            return None
+        return (
+            f"not sent: the target's last {self.strikes} exchanges ran out their deadline "
+            f"({self.last})"
         )
+
+
+def _not_sent(
+    method: str, url: str, scenario: str, target: str, detail: str, body: Any
+) -> Transcript:
+    sent = json.dumps(body).encode() if body is not None else b""
+    return Transcript(
+        scenario=scenario,
+        target=target,
+        request=Request(method, url, (), sent),
+        ending=Ending.DEADLINE,
+        ending_detail=detail,
+    )
 
 
 Recorder = Callable[[RecordContext], Awaitable[Transcript]]

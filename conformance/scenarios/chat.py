@@ -1,29 +1,77 @@
-"""Scenarios of one chat exchange each: streams, their non-stream twins, errors, models."""
+"""Scenarios of one chat exchange each: streams, their non-stream twins, errors, models.
+
+Each single-request scenario is data: the body it sends (:data:`BODIES`), so
+the request a rule reads is the one written here, and tests can build the
+same request with :func:`request_for`.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from ..capture.transcript import Transcript
 from .base import UNKNOWN_MODEL, RecordContext, Recorder, Scenario, chat_body
 
 __all__ = [
+    "BODIES",
     "LONG_MAX_TOKENS",
     "LONG_PROMPT",
     "SCENARIOS",
     "SHORT_MAX_TOKENS",
     "STREAMS",
+    "request_for",
 ]
 
 LONG_PROMPT = "Write a long story about a lighthouse keeper, in plain words."
 LONG_MAX_TOKENS = 80
 SHORT_MAX_TOKENS = 5
+#: A bound on every answer the suite asks for, so a run's cost is known.
+BASIC_MAX_TOKENS = 48
+
+#: What each single chat request adds to :func:`chat_body` (prompt, stream, fields).
+BODIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "stream-basic": {"max_tokens": BASIC_MAX_TOKENS},
+        "stream-usage": {
+            "max_tokens": BASIC_MAX_TOKENS,
+            "stream_options": {"include_usage": True},
+        },
+        "stream-max-tokens": {
+            "prompt": LONG_PROMPT,
+            "max_tokens": SHORT_MAX_TOKENS,
+            "stream_options": {"include_usage": True},
+        },
+        "stream-long": {"prompt": LONG_PROMPT, "max_tokens": LONG_MAX_TOKENS},
+        "nonstream-basic": {"max_tokens": BASIC_MAX_TOKENS, "stream": False},
+        "nonstream-max-tokens": {
+            "prompt": LONG_PROMPT,
+            "max_tokens": SHORT_MAX_TOKENS,
+            "stream": False,
+        },
+    }
+)
 
 
-def _single(scenario_id: str, **body: Any) -> Recorder:
+def request_for(scenario: str, model: str = "m") -> dict[str, Any] | None:
+    """The JSON body a single-request scenario sends (None for the others)."""
+    extra = BODIES.get(scenario)
+    if extra is not None:
+        return chat_body(model, **extra)
+    if scenario == "error-missing-messages":
+        return {"model": model, "stream": False}
+    if scenario == "error-stream-missing-messages":
+        return {"model": model, "stream": True}
+    if scenario in ("error-unknown-model", "error-stream-unknown-model"):
+        return chat_body(UNKNOWN_MODEL, stream=scenario == "error-stream-unknown-model")
+    return None
+
+
+def _single(scenario_id: str) -> Recorder:
     async def run(ctx: RecordContext) -> Transcript:
-        return await ctx.chat(scenario_id, chat_body(ctx.target.model, **body))
+        return await ctx.chat(scenario_id, request_for(scenario_id, ctx.target.model))
 
     return run
 
@@ -37,63 +85,54 @@ async def _invalid_json(ctx: RecordContext) -> Transcript:
     return await ctx.chat("error-invalid-json", content=broken)
 
 
-async def _missing_messages(ctx: RecordContext) -> Transcript:
-    return await ctx.chat("error-missing-messages", {"model": ctx.target.model, "stream": True})
-
-
-async def _unknown_model(ctx: RecordContext) -> Transcript:
-    body = chat_body(UNKNOWN_MODEL)
-    return await ctx.chat("error-unknown-model", body)
-
-
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario("stream-basic", "a short streamed answer", _single("stream-basic")),
     Scenario(
         "stream-usage",
         "a streamed answer with stream_options.include_usage",
-        _single("stream-usage", stream_options={"include_usage": True}),
+        _single("stream-usage"),
     ),
     Scenario(
         "stream-max-tokens",
         f"a long answer cut by max_tokens={SHORT_MAX_TOKENS}, with usage",
-        _single(
-            "stream-max-tokens",
-            prompt=LONG_PROMPT,
-            max_tokens=SHORT_MAX_TOKENS,
-            stream_options={"include_usage": True},
-        ),
+        _single("stream-max-tokens"),
     ),
     Scenario(
         "stream-long",
         f"a long streamed answer ({LONG_MAX_TOKENS} tokens), to judge incremental delivery",
-        _single("stream-long", prompt=LONG_PROMPT, max_tokens=LONG_MAX_TOKENS),
+        _single("stream-long"),
     ),
     Scenario(
         "nonstream-basic",
         "the stream-basic request with stream: false",
-        _single("nonstream-basic", stream=False),
+        _single("nonstream-basic"),
     ),
     Scenario(
         "nonstream-max-tokens",
         f"the stream-max-tokens request with stream: false (max_tokens={SHORT_MAX_TOKENS})",
-        _single(
-            "nonstream-max-tokens",
-            prompt=LONG_PROMPT,
-            max_tokens=SHORT_MAX_TOKENS,
-            stream=False,
-        ),
+        _single("nonstream-max-tokens"),
     ),
     Scenario("models", "GET /v1/models", _models),
     Scenario("error-invalid-json", "a body that is not valid JSON", _invalid_json),
     Scenario(
         "error-missing-messages",
-        "a stream request without messages",
-        _missing_messages,
+        "a non-stream request without messages",
+        _single("error-missing-messages"),
     ),
     Scenario(
         "error-unknown-model",
+        f"a non-stream request for the unknown model {UNKNOWN_MODEL!r}",
+        _single("error-unknown-model"),
+    ),
+    Scenario(
+        "error-stream-missing-messages",
+        "a stream request without messages",
+        _single("error-stream-missing-messages"),
+    ),
+    Scenario(
+        "error-stream-unknown-model",
         f"a stream request for the unknown model {UNKNOWN_MODEL!r}",
-        _unknown_model,
+        _single("error-stream-unknown-model"),
     ),
 )
 

@@ -172,6 +172,9 @@ def _over_caps(t: Transcript) -> str:
     """
     if t.truncated or t.ending in (Ending.SIZE_CAP, Ending.EVENT_CAP):
         return f"the stream outgrew the harness's caps ({t.ending_detail or t.ending})"
+    if t.ending is Ending.DEADLINE:
+        # The SDK would wait out the same deadline and learn nothing more.
+        return f"the recorded stream ran out its deadline ({t.ending_detail})"
     big = next((d for d in t.diagnostics if d.code in _OVERSIZE), None)
     if big is not None:
         return f"the stream outgrew the harness's caps ({big.message} at byte {big.offset})"

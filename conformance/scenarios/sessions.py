@@ -12,7 +12,7 @@ import dataclasses
 import secrets
 from typing import Any
 
-from ..capture.recorder import Limits, make_client, record
+from ..capture.recorder import Limits, make_client
 from ..capture.transcript import Transcript
 from .base import RecordContext, Scenario, chat_body
 from .chat import LONG_MAX_TOKENS, LONG_PROMPT
@@ -66,16 +66,7 @@ def wrong_key(real: str | None) -> str:
 async def _chat_as(ctx: RecordContext, scenario: str, body: Any, api_key: str | None) -> Transcript:
     """One chat exchange from a separate client that sends ``api_key`` (or none)."""
     async with make_client(api_key=api_key, limits=ctx.limits) as client:
-        return await record(
-            client,
-            "POST",
-            ctx.target.endpoint("/v1/chat/completions"),
-            scenario=scenario,
-            target=ctx.target.url,
-            json=body,
-            limits=ctx.limits,
-            secrets=ctx.secrets,
-        )
+        return await ctx.chat(scenario, body, client=client)
 
 
 async def _auth(ctx: RecordContext) -> Transcript:
@@ -110,15 +101,7 @@ async def _read_counter(ctx: RecordContext, scenario: str) -> Transcript:
     quick = Limits(
         deadline_s=min(ctx.limits.deadline_s, COUNTER_DEADLINE_S), max_body_bytes=64 * 1024
     )
-    return await record(
-        ctx.client,
-        "GET",
-        ctx.target.endpoint(GENERATIONS_PATH),
-        scenario=scenario,
-        target=ctx.target.url,
-        limits=quick,
-        secrets=ctx.secrets,
-    )
+    return await ctx.get(scenario, GENERATIONS_PATH, limits=quick)
 
 
 def generation_stopped(before: dict[str, int], now: dict[str, int] | None) -> bool:
