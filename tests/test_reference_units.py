@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.reference import FAULTS, Settings, UnknownFault, get_fault, plan_completion
+from conformance.reference import (
+    FAULTS,
+    VARIANTS,
+    Settings,
+    UnknownFault,
+    get_fault,
+    plan_completion,
+)
 from conformance.reference.errors import ApiError
 from conformance.reference.faults import NO_FAULT
 from conformance.reference.pipeline import guarded
@@ -129,13 +136,16 @@ def test_bodies_that_are_not_json_objects(raw: bytes) -> None:
 
 
 def test_catalog_entries_are_described_data() -> None:
-    for name, fault in FAULTS.items():
-        assert fault.name == name
-        assert fault.kind in ("fault", "valid-variant")
-        assert fault.description.endswith(".")
-        assert fault.imitates
-    kinds = {f.name for f in FAULTS.values() if f.kind == "valid-variant"}
-    assert kinds == {"crlf", "cr", "keepalive-comments", "one-byte-writes", "no-space-after-colon"}
+    for catalog, kind in ((FAULTS, "fault"), (VARIANTS, "valid-variant")):
+        for name, entry in catalog.items():
+            assert entry.name == name
+            assert entry.kind == kind
+            assert entry.description.endswith(".")
+            assert entry.imitates
+    assert not set(FAULTS) & set(VARIANTS)
+    assert {"crlf", "cr", "keepalive-comments", "one-byte-writes", "no-space-after-colon"} < set(
+        VARIANTS
+    )
 
 
 def test_unknown_fault_names_the_valid_ones() -> None:
@@ -155,7 +165,7 @@ def test_faults_apply_to_items() -> None:
             for item in items:
                 yield item
 
-        hook = FAULTS[name].items
+        hook = get_fault(name).items
         assert hook is not None
         return [i async for i in hook(source(), Settings().fault_options)]
 
