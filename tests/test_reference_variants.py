@@ -397,6 +397,24 @@ def test_typed_error_event_is_raised_by_openai_python(reference_server: ServerFa
             pass
 
 
+def test_typed_error_event_from_the_proxy(upstream: ServerHandle) -> None:
+    # The proxy re-reads the upstream's events and writes the typed one itself.
+    with serve_in_thread(Settings(variant="typed-error-event", proxy_to=upstream.url)) as proxy:
+        got = post(proxy.url, LONG)
+        plain = post(proxy.url, STREAM)
+    assert [b.event for b in got.data()[-2:]] == ["error", None]
+    assert got.data()[-1].data == "[DONE]"
+    assert_well_formed(plain)
+
+
+def test_the_proxy_relays_typed_events_as_they_are(reference_server: ServerFactory) -> None:
+    upstream_url = reference_server("--variant", "typed-error-event", "--token-delay", "0.002")
+    with serve_in_thread(Settings(proxy_to=upstream_url)) as proxy:
+        got = post(proxy.url, LONG)
+    assert b"event: error\ndata: {" in got.body
+    assert got.data()[-1].data == "[DONE]"
+
+
 def test_null_fields_are_sent_and_change_nothing_else(reference_server: ServerFactory) -> None:
     url = reference_server("--variant", "null-fields")
     got = post(url, chat_body(stream=True, stream_options={"include_usage": True}))
