@@ -91,7 +91,7 @@ _CATALOG: tuple[Variant, ...] = (
         "valid-variant",
         "One generation at a time: a request that arrives while another generates gets its "
         "head and opening comment at once, then waits its turn and streams in full.",
-        "single-slot servers (llama.cpp with one slot, a single-runner EXO) that queue requests",
+        "llama.cpp's server with one slot, and other single-runner servers that queue requests",
         scope="server",
         gate=t.one_at_a_time,
     ),
@@ -111,7 +111,7 @@ _CATALOG: tuple[Variant, ...] = (
         'Chunks carry the null fields real servers send: `"usage": null`, `"error": null`, '
         '`"logprobs": null`, and in every delta `"refusal"`, `"tool_calls"` and '
         '`"function_call"` null (the non-stream message too).',
-        "vLLM, SGLang and LiteLLM, which serialise every optional field",
+        "servers and gateways whose response models serialise every optional field as null",
         items=t.edit_chunks(t.add_null_fields),
         completion=t.add_null_message_fields,
     ),
