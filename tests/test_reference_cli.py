@@ -13,7 +13,7 @@ import httpx
 import pytest
 from test_reference_support import chat_body, data_events, exchange
 
-from conformance.reference import FAULTS
+from conformance.reference import FAULTS, VARIANTS
 
 COMMAND = [sys.executable, "-m", "conformance.reference"]
 
@@ -112,6 +112,41 @@ def test_list_faults_prints_the_catalog() -> None:
     assert len(lines) == len(FAULTS)
     for line, fault in zip(lines, FAULTS.values(), strict=True):
         assert line.split()[:2] == [fault.name, fault.kind]
+
+
+def test_list_variants_prints_the_variants() -> None:
+    result = _fails("--list-variants")
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert [line.split()[:2] for line in lines] == [
+        [variant.name, "valid-variant"] for variant in VARIANTS.values()
+    ]
+    both = _fails("--list-faults", "--list-variants").stdout.splitlines()
+    assert len(both) == len(FAULTS) + len(VARIANTS)
+
+
+def test_unknown_variant_is_one_clear_line_and_exit_2() -> None:
+    result = _fails("--variant", "no-such-variant")
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "no-such-variant" in line
+    assert all(name in line for name in VARIANTS)
+
+
+def test_server_only_variant_refuses_a_proxy() -> None:
+    result = _fails("--variant", "queued", "--proxy-to", "http://127.0.0.1:9")
+    assert result.returncode == 2
+    assert "server only" in result.stderr
+
+
+@pytest.mark.parametrize("option", ["--variant", "--fault"])
+def test_a_variant_from_the_command_line(option: str) -> None:
+    # --fault NAME still takes a variant's name, as before the variants catalog.
+    with running(option, "no-space-after-colon", "--token-delay", "0.001") as (proc, first):
+        ex = exchange(_url(first), chat_body(stream=True, max_tokens=2))
+        assert ex.body.endswith(b"data:[DONE]\n\n")
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
 
 
 def test_busy_port_is_an_error() -> None:

@@ -3,7 +3,7 @@
 Each case sends one request to a server (or a proxy in front of a correct
 server) running the fault, and to a correct server, and asserts the bytes
 differ in the intended way, and only where a fault should.  A case exists for
-every catalog entry.
+every fault; the valid variants have theirs in ``test_reference_variants.py``.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 from test_reference_support import (
     MODEL,
     Exchange,
     chat_body,
+    clean_framing,
     data_events,
     exchange,
     json_chunks,
@@ -31,6 +33,7 @@ from conformance.reference.faults import SEED_BUG
 
 DELAY = 0.002
 HOLD_OPEN = 1.0
+STALL_CAP = 1.0  # dead-runner-keepalive ends a stalled body after this long
 SLOW_DELAY = 0.01  # for the timing cases: generation takes >= 20 * 10 ms
 KEY = "k-faults-31c"  # given to every fault that shows only with a key (needs_key)
 
@@ -47,11 +50,23 @@ class Case:
 
 STREAM = chat_body(stream=True)
 USAGE = chat_body(stream=True, stream_options={"include_usage": True})
-UNICODE = chat_body("unicode, please", stream=True)
 UNKNOWN_MODEL = chat_body(stream=True, model="no-such-model")
 NO_MESSAGES = {"model": MODEL, "stream": True}
 COMPLETE = chat_body()
 TIMED = chat_body(stream=True, max_tokens=20)
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+CLOCK_TOOL = {
+    "type": "function",
+    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
+}
+TOOLS = chat_body("What is the weather in Paris?", stream=True, tools=[WEATHER_TOOL, CLOCK_TOOL])
 
 
 def _chunks_with_choices(ex: Exchange) -> list[dict[str, Any]]:
@@ -76,13 +91,17 @@ def _same_text(faulty: Exchange, clean: Exchange) -> None:
 
 def _time_of(ex: Exchange, marker: bytes) -> float:
     """When the read that completed ``marker`` arrived."""
-    end = ex.raw.index(marker) + len(marker)
+    return _time_at(ex, ex.raw.index(marker) + len(marker))
+
+
+def _time_at(ex: Exchange, end: int) -> float:
+    """When the read that brought byte ``end - 1`` of the raw response arrived."""
     seen = 0
     for t, size in ex.reads:
         seen += size
         if seen >= end:
             return t
-    raise AssertionError(f"{marker!r} never arrived")
+    raise AssertionError(f"byte {end} never arrived")
 
 
 # -- the checks, one per fault ----------------------------------------------------
@@ -287,56 +306,61 @@ def seed_bug(ex: Exchange, clean: Exchange) -> None:
     assert clean.complete
 
 
-def _relined(body: bytes, line_end: bytes) -> bytes:
-    return body.replace(line_end, b"\n")
+def bursts(ex: Exchange, clean: Exchange) -> None:
+    # 24 writes in 4 bursts of 6 from the server; behind the proxy, which cannot know
+    # the length, bursts of 8 (so 3).  Every burst holds whole events.
+    assert len(ex.chunks) in (3, 4)
+    assert all(chunk.endswith(b"\n\n") and chunk.count(b"\n\n") >= 6 for chunk in ex.chunks)
+    assert len(clean.chunks) > 20
+    _same_text(ex, clean)
 
 
-def crlf(ex: Exchange, clean: Exchange) -> None:
-    assert b"\r\n\r\n" in ex.body
-    assert ex.body.count(b"\n") == ex.body.count(b"\r\n")
-    assert _relined(ex.body, b"\r\n") == clean_framing(clean.body, ex.body)
+def withheld_headers(ex: Exchange, clean: Exchange) -> None:
+    generation = 20 * SLOW_DELAY
+    assert ex.t_headers >= generation * 0.9  # the head came after the generation
+    assert not ex.is_chunked and clean.is_chunked
+    assert int(ex.headers["content-length"]) == len(ex.body)
+    assert ex.headers["content-type"].startswith("text/event-stream")
+    assert ex.complete
+    assert data_events(ex.body)[-1] == "[DONE]"
+    _same_text(ex, clean)
 
 
-def cr(ex: Exchange, clean: Exchange) -> None:
-    assert b"\n" not in ex.body
-    assert b"\r\r" in ex.body
-    assert _relined(ex.body, b"\r") == clean_framing(clean.body, ex.body)
+def _tool_fragments(ex: Exchange) -> list[dict[str, Any]]:
+    return [
+        call
+        for c in _chunks_with_choices(ex)
+        for call in c["choices"][0]["delta"].get("tool_calls") or []
+    ]
 
 
-def clean_framing(clean_body: bytes, faulty_body: bytes) -> bytes:
-    """The clean body with the faulty one's ids, so bodies compare byte for byte."""
-    clean_id = json_chunks(clean_body)[0]["id"].encode()
-    faulty_id = faulty_body.split(b'"id":"', 1)[1].split(b'"', 1)[0]
-    clean_created = str(json_chunks(clean_body)[0]["created"]).encode()
-    faulty_created = faulty_body.split(b'"created":', 1)[1].split(b",", 1)[0]
-    return clean_body.replace(clean_id, faulty_id).replace(
-        b'"created":' + clean_created, b'"created":' + faulty_created
-    )
+def tool_index_missing(ex: Exchange, clean: Exchange) -> None:
+    assert all("index" in call for call in _tool_fragments(clean))
+    fragments = _tool_fragments(ex)
+    assert fragments and not any("index" in call for call in fragments)
+    assert fragments[0]["id"] and fragments[0]["function"]["name"] == "get_weather"
+    assert _finishes(ex) == ["tool_calls"]
 
 
-def keepalive_comments(ex: Exchange, clean: Exchange) -> None:
+def tool_index_shared(ex: Exchange, clean: Exchange) -> None:
+    fragments = _tool_fragments(ex)
+    openings = [call for call in fragments if "id" in call]
+    assert len(openings) == 2 and openings[0]["id"] != openings[1]["id"]
+    assert {call["index"] for call in fragments} == {0}
+    assert len({call["id"] for call in _tool_fragments(clean) if "id" in call}) == 1
+    assert _finishes(ex) == ["tool_calls"]
+
+
+def dead_runner_keepalive(ex: Exchange, clean: Exchange) -> None:
     events = data_events(ex.body)
-    assert ex.body.count(b": ping\n\n") == len(events) - 1
-    assert events[-1] == "[DONE]"
-    _same_text(ex, clean)
-
-
-def one_byte_writes(ex: Exchange, clean: Exchange) -> None:
-    assert all(len(chunk) == 1 for chunk in ex.chunks)
-    assert len(ex.chunks) == len(ex.body)
-    assert any(byte >= 0x80 for byte in ex.body)  # multi-byte characters were split
-    # Separate writes reach the client as separate segments: many more reads than
-    # events (how many more depends on how promptly this client is scheduled).
-    assert len(ex.reads) > 3 * len(data_events(ex.body))
-    assert len(clean.reads) < 2 * len(data_events(clean.body))
-    _same_text(ex, clean)
-
-
-def no_space_after_colon(ex: Exchange, clean: Exchange) -> None:
-    assert b"data: " not in ex.body
-    assert ex.body.count(b"data:{") == len(json_chunks(clean.body))
-    assert ex.body.endswith(b"data:[DONE]\n\n")
-    assert ex.body.startswith(b":keep-alive\n\n")
+    assert len(_content_chunks(ex)) == 3
+    assert "[DONE]" not in events and _finishes(ex) == []
+    last_data = ex.body.rindex(b"data: ")
+    tail = ex.body[ex.body.index(b"\n\n", last_data) + 2 :]
+    assert tail and tail.replace(b": keep-alive\n\n", b"") == b""
+    assert tail.count(b": keep-alive") >= 2
+    assert ex.t_eof - _time_at(ex, ex.raw.rindex(b"data: ")) >= STALL_CAP * 0.9
+    assert ex.complete  # the server ended the body properly at its cap
 
 
 def stream_500(ex: Exchange, clean: Exchange) -> None:
@@ -439,11 +463,12 @@ CASES: dict[str, Case] = {
     "nonstream-500": Case(COMPLETE, nonstream_500),
     "auth-ignored": Case(COMPLETE, auth_ignored),  # and test_auth_ignored_serves_...
     SEED_BUG: Case(STREAM, seed_bug),
-    "crlf": Case(STREAM, crlf),
-    "cr": Case(STREAM, cr),
-    "keepalive-comments": Case(STREAM, keepalive_comments),
-    "one-byte-writes": Case(UNICODE, one_byte_writes),
-    "no-space-after-colon": Case(STREAM, no_space_after_colon),
+    "bursts": Case(TIMED, bursts, SLOW_DELAY),
+    "withheld-headers": Case(TIMED, withheld_headers, SLOW_DELAY),
+    "cut-on-new-request": Case(STREAM, _same_text),  # alone; cutting: test_cut_on_new_...
+    "tool-index-missing": Case(TOOLS, tool_index_missing),
+    "tool-index-shared": Case(TOOLS, tool_index_shared),
+    "dead-runner-keepalive": Case(STREAM, dead_runner_keepalive),
 }
 
 PAIRS = [
@@ -498,10 +523,16 @@ def test_fault_changes_the_wire(
     clean = slow_upstream if case.token_delay == SLOW_DELAY else upstream
     key = KEY if FAULTS[name].needs_key else None
     if mode == "proxy":
-        settings = Settings(fault=name, hold_open=HOLD_OPEN, proxy_to=clean.url, api_key=key)
+        settings = Settings(
+            fault=name, hold_open=HOLD_OPEN, stall_cap=STALL_CAP, proxy_to=clean.url, api_key=key
+        )
     else:
         settings = Settings(
-            fault=name, hold_open=HOLD_OPEN, token_delay=case.token_delay, api_key=key
+            fault=name,
+            hold_open=HOLD_OPEN,
+            stall_cap=STALL_CAP,
+            token_delay=case.token_delay,
+            api_key=key,
         )
     faulty = start(settings)
     faulty_ex = exchange(faulty.url, case.request, path=case.path)
@@ -537,7 +568,7 @@ def test_detail_errors_keep_other_statuses(start: Callable[[Settings], ServerHan
     assert isinstance(ex.json()["detail"], str)
 
 
-@pytest.mark.parametrize("name", ["no-done", "gzip", "bad-finish-reason", "one-byte-writes"])
+@pytest.mark.parametrize("name", ["no-done", "gzip", "bad-finish-reason", "bursts"])
 def test_stream_faults_leave_non_stream_answers_alone(
     name: str, upstream: ServerHandle, start: Callable[[Settings], ServerHandle]
 ) -> None:
@@ -581,3 +612,67 @@ def test_auth_ignored_serves_missing_and_wrong_keys(
 def test_auth_ignored_needs_a_key() -> None:
     with pytest.raises(ValueError, match="needs --api-key"):
         Settings(fault="auth-ignored")
+
+
+def _generations(url: str) -> dict[str, int]:
+    counts: dict[str, int] = httpx.get(f"{url}/v1/conformance/generations").json()
+    return counts
+
+
+@pytest.mark.parametrize("mode", ["server", "proxy"])
+def test_cut_on_new_request_ends_the_running_stream(
+    mode: str, start: Callable[[Settings], ServerHandle]
+) -> None:
+    if mode == "proxy":
+        upstream = start(Settings(token_delay=SLOW_DELAY * 2))
+        srv = start(Settings(fault="cut-on-new-request", proxy_to=upstream.url))
+    else:
+        srv = start(Settings(fault="cut-on-new-request", token_delay=SLOW_DELAY * 2))
+    url = f"{srv.url}/v1/chat/completions"
+    body = chat_body("a long story", stream=True, max_tokens=100)  # 2 s of tokens
+    with httpx.Client(timeout=20) as client, client.stream("POST", url, json=body) as running:
+        lines = running.iter_lines()
+        seen = []
+        for line in lines:
+            seen.append(line)
+            if '"content":" ' in line:  # the first token: the stream is running
+                break
+        other = client.post(url, json=COMPLETE)  # another request arrives
+        seen += list(lines)
+    assert other.status_code == 200
+    assert other.json()["choices"][0]["finish_reason"] == "stop"  # it is served in full
+    data = [line.removeprefix("data: ") for line in seen if line.startswith("data: ")]
+    assert data[-1] == "[DONE]"
+    chunks = [json.loads(d) for d in data[:-1]]
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks)
+    assert 1 <= sum(bool(c["choices"][0]["delta"].get("content")) for c in chunks) < 100
+
+
+def test_bursts_come_during_the_generation(start: Callable[[Settings], ServerHandle]) -> None:
+    srv = start(Settings(fault="bursts", token_delay=0.05))
+    body = chat_body(stream=True, max_tokens=40)  # 44 writes, bursts of 11, 2 s of tokens
+    with httpx.stream("POST", f"{srv.url}/v1/chat/completions", json=body, timeout=20) as r:
+        reads = r.iter_raw()
+        first = next(reads)
+        during = _generations(srv.url)
+        rest = b"".join(reads)
+    assert b"[DONE]" not in first and first.endswith(b"\n\n")
+    assert during["active"] == 1  # the first burst came while generating
+    assert data_events(first + rest)[-1] == "[DONE]"
+
+
+def test_dead_runner_keeps_the_body_open_until_the_client_leaves(
+    start: Callable[[Settings], ServerHandle],
+) -> None:
+    srv = start(Settings(fault="dead-runner-keepalive", token_delay=DELAY, stall_cap=30.0))
+    with httpx.stream("POST", f"{srv.url}/v1/chat/completions", json=STREAM, timeout=20) as r:
+        after_data = 0
+        data_seen = False
+        for line in r.iter_lines():
+            data_seen = data_seen or line.startswith("data: ")
+            after_data += data_seen and line == ": keep-alive"
+            if after_data >= 3:
+                break
+    # The generation stopped when the stall began, long before the cap.
+    assert _generations(srv.url) == {"active": 0, "started": 1, "finished": 0, "cancelled": 1}
+    assert exchange(srv.url, COMPLETE).status == 200

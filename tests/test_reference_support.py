@@ -22,6 +22,7 @@ __all__ = [
     "MODEL",
     "Exchange",
     "chat_body",
+    "clean_framing",
     "data_events",
     "exchange",
     "json_chunks",
@@ -167,4 +168,15 @@ def json_chunks(body: bytes) -> list[dict[str, Any]]:
 def stream_text(body: bytes) -> str:
     return "".join(
         c["choices"][0]["delta"].get("content") or "" for c in json_chunks(body) if c["choices"]
+    )
+
+
+def clean_framing(clean_body: bytes, faulty_body: bytes) -> bytes:
+    """The clean body with the faulty one's ids, so bodies compare byte for byte."""
+    clean_id = json_chunks(clean_body)[0]["id"].encode()
+    faulty_id = faulty_body.split(b'"id":"', 1)[1].split(b'"', 1)[0]
+    clean_created = str(json_chunks(clean_body)[0]["created"]).encode()
+    faulty_created = faulty_body.split(b'"created":', 1)[1].split(b",", 1)[0]
+    return clean_body.replace(clean_id, faulty_id).replace(
+        b'"created":' + clean_created, b'"created":' + faulty_created
     )

@@ -10,7 +10,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from conformance.reference import FAULTS, Settings, UnknownFault, get_fault, plan_completion
+from conformance.reference import (
+    FAULTS,
+    VARIANTS,
+    Settings,
+    UnknownFault,
+    UnknownVariant,
+    get_fault,
+    plan_completion,
+)
 from conformance.reference.errors import ApiError
 from conformance.reference.faults import NO_FAULT
 from conformance.reference.pipeline import guarded
@@ -129,13 +137,16 @@ def test_bodies_that_are_not_json_objects(raw: bytes) -> None:
 
 
 def test_catalog_entries_are_described_data() -> None:
-    for name, fault in FAULTS.items():
-        assert fault.name == name
-        assert fault.kind in ("fault", "valid-variant")
-        assert fault.description.endswith(".")
-        assert fault.imitates
-    kinds = {f.name for f in FAULTS.values() if f.kind == "valid-variant"}
-    assert kinds == {"crlf", "cr", "keepalive-comments", "one-byte-writes", "no-space-after-colon"}
+    for catalog, kind in ((FAULTS, "fault"), (VARIANTS, "valid-variant")):
+        for name, entry in catalog.items():
+            assert entry.name == name
+            assert entry.kind == kind
+            assert entry.description.endswith(".")
+            assert entry.imitates
+    assert not set(FAULTS) & set(VARIANTS)
+    assert {"crlf", "cr", "keepalive-comments", "one-byte-writes", "no-space-after-colon"} < set(
+        VARIANTS
+    )
 
 
 def test_unknown_fault_names_the_valid_ones() -> None:
@@ -149,13 +160,41 @@ def test_unknown_fault_names_the_valid_ones() -> None:
     assert Settings(fault="seed-bug", proxy_to="http://127.0.0.1:1").fault == "seed-bug"
 
 
+def test_a_fault_and_a_variant_combine_into_one_entry() -> None:
+    assert Settings(variant="crlf").fault_entry is VARIANTS["crlf"]
+    assert Settings(fault="no-done").fault_entry is FAULTS["no-done"]
+    both = Settings(fault="no-done", variant="reasoning").fault_entry
+    assert both.name == "no-done+reasoning" and both.kind == "fault"
+    assert both.plan is VARIANTS["reasoning"].plan and both.items is FAULTS["no-done"].items
+    assert both.scope == "server"
+    assert Settings(fault="gzip", variant="crlf").fault_entry.framing.line_end == "\r\n"
+    with pytest.raises(ValueError, match="server only"):
+        Settings(fault="seed-bug", variant="queued", proxy_to="http://127.0.0.1:1")
+    with pytest.raises(UnknownVariant, match="reasoning"):
+        Settings(variant="nope")
+
+
+def test_combined_hooks_run_the_variant_first() -> None:
+    async def run() -> list[Item]:
+        async def source() -> Any:
+            yield Data('{"choices":[{"index":0,"delta":{"content":" x"},"finish_reason":null}]}')
+            yield DONE
+
+        entry = Settings(fault="no-done", variant="keepalive-comments").fault_entry
+        assert entry.items is not None
+        return [i async for i in entry.items(source(), Settings().fault_options)]
+
+    items = asyncio.run(run())
+    assert DONE not in items and Comment("ping") in items  # the comment before [DONE] stays
+
+
 def test_faults_apply_to_items() -> None:
     async def run(name: str, items: list[Item]) -> list[Item]:
         async def source() -> Any:
             for item in items:
                 yield item
 
-        hook = FAULTS[name].items
+        hook = get_fault(name).items
         assert hook is not None
         return [i async for i in hook(source(), Settings().fault_options)]
 
@@ -171,7 +210,8 @@ def test_faults_apply_to_items() -> None:
 _TEXT = st.text(st.characters(blacklist_categories=["Cs", "Cc"]), max_size=20).filter(
     lambda text: not text.startswith(" ")
 )
-_ITEMS = st.lists(st.one_of(st.builds(Data, _TEXT), st.builds(Comment, _TEXT)), max_size=6)
+_EVENTS = st.one_of(st.none(), st.sampled_from(["error", "message", "ping"]))
+_ITEMS = st.lists(st.one_of(st.builds(Data, _TEXT, _EVENTS), st.builds(Comment, _TEXT)), max_size=6)
 _FRAMINGS = st.sampled_from([Framing(), Framing("\r\n"), Framing("\r"), Framing(space=False)])
 
 
@@ -189,6 +229,16 @@ def test_reader_cuts_at_event_boundaries_across_any_split(
     assert b"".join(p.raw for p in pieces) + tail == wire
     assert [p.item for p in pieces] == items
     assert tail == b"data: unterminated"
+
+
+def test_typed_events_are_written_with_an_event_line() -> None:
+    error = Data('{"error":{}}', "error")
+    assert encode_item(error) == b'event: error\ndata: {"error":{}}\n\n'
+    assert encode_item(error, Framing("\r\n", space=False)) == (
+        b'event:error\r\ndata:{"error":{}}\r\n\r\n'
+    )
+    (piece,) = SSEReader().feed(encode_item(error))
+    assert piece.item == error
 
 
 def test_reader_keeps_multi_line_data() -> None:

@@ -1,4 +1,4 @@
-"""The reference server: a correct EXO/OpenAI chat endpoint, unless told a fault."""
+"""The reference server: a correct EXO/OpenAI chat endpoint, unless told a fault or a variant."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from starlette.routing import Route
 from .auth import authorized
 from .chunks import Answer
 from .errors import ApiError
-from .generation import GenerationTracker, generate, stream_items
+from .generation import GenerationTracker, generate, item_count, stream_items
 from .models import MODELS, models_payload
 from .pipeline import (
     completion_reply,
@@ -24,12 +24,12 @@ from .pipeline import (
     json_reply,
     models_reply,
     prepare_request,
-    stream_head,
+    stream_reply,
     stream_writes,
 )
 from .response import Reply, ReplyResponse
 from .settings import Settings
-from .text import Completion, plan_completion
+from .text import Completion, plan_completion, wants_long
 from .tools import chosen_tool, tool_completion
 from .validation import ChatRequest, parse_body, validate
 
@@ -63,12 +63,17 @@ class ReferenceServer:
         completion = self._plan(chat)
         answer = Answer(chat.model)
         if chat.stream:
-            return ReplyResponse(self._stream(answer, completion, chat.include_usage, _batch(chat)))
-        delay = self.settings.token_delay
-        await generate(completion, delay=delay, tracker=self.tracker)
+            return ReplyResponse(self._stream(answer, completion, chat))
+        delay, gate = self.settings.token_delay, self.fault.gate
+        await generate(completion, delay=delay, tracker=self.tracker, gate=gate)
         return ReplyResponse(completion_reply(self.fault, answer.completion(completion)))
 
     def _plan(self, chat: ChatRequest) -> Completion:
+        """The entry's plan hook over the plain plan."""
+        completion = self._plain_plan(chat)
+        return self.fault.plan(chat, completion) if self.fault.plan else completion
+
+    def _plain_plan(self, chat: ChatRequest) -> Completion:
         """A tool call when the request asks for one (see ``tools``), text otherwise."""
         tool = chosen_tool(chat.tools, chat.tool_choice, chat.messages)
         if tool is not None:
@@ -91,22 +96,25 @@ class ReferenceServer:
             return body
         return validate(prepare_request(self.fault, body, MODELS), MODELS)
 
-    async def _stream(
-        self, answer: Answer, completion: Completion, include_usage: bool, batch: str
-    ) -> Reply:
-        yield stream_head(self.fault)
+    async def _stream(self, answer: Answer, completion: Completion, chat: ChatRequest) -> Reply:
         items = stream_items(
             answer,
             completion,
-            include_usage=include_usage,
+            include_usage=chat.include_usage,
             delay=self.settings.token_delay,
             tracker=self.tracker,
+            gate=self.fault.gate,
         )
-        options = dataclasses.replace(self.settings.fault_options, batch=batch)
-        writes = stream_writes(self.fault, guarded(items), options)
-        async with aclosing(writes):
-            async for write in writes:
-                yield write
+        options = dataclasses.replace(
+            self.settings.fault_options,
+            batch=_batch(chat),
+            long_prompt=wants_long(chat.messages),
+            writes_expected=item_count(completion, include_usage=chat.include_usage),
+        )
+        reply = stream_reply(self.fault, stream_writes(self.fault, guarded(items), options))
+        async with aclosing(reply):
+            async for piece in reply:
+                yield piece
 
 
 def _batch(chat: ChatRequest) -> str:

@@ -27,7 +27,8 @@ def new_call_id() -> str:
 class Answer:
     """One answer's identity: every chunk of a stream shares id, created and model.
 
-    ``call_id`` is the id of the tool call, when the answer is one.
+    ``call_id`` is the id of the tool call, when the answer is one (further
+    calls of the same answer get ``call_id`` with their index appended).
     """
 
     model: str
@@ -36,17 +37,27 @@ class Answer:
     call_id: str = field(default_factory=new_call_id)
 
     def opening(self, completion: Completion) -> JsonObject:
-        """The first delta: the role, and a tool call's id, type and name (no arguments yet)."""
+        """The first delta: the role, and a tool call's id, type and name (no arguments yet).
+
+        When reasoning comes first, the call opens after it (``call_opening``).
+        """
         if completion.tool_name is None:
             return {"role": "assistant", "content": ""}
-        call = {"index": 0, **self._call(completion.tool_name, "")}
-        return {"role": "assistant", "content": None, "tool_calls": [call]}
+        if completion.reasoning:
+            return {"role": "assistant", "content": None}
+        return {"role": "assistant", "content": None, "tool_calls": [self.call_opening(completion)]}
 
-    def piece(self, completion: Completion, token: str) -> JsonObject:
-        """The delta of one token: text, or a piece of the tool call's arguments."""
+    def call_opening(self, completion: Completion, index: int = 0) -> JsonObject:
+        """The first fragment of tool call ``index``: its id, type and name."""
+        name = completion.tool_name if index == 0 else completion.more_calls[index - 1].name
+        assert name is not None
+        return {"index": index, **self._call(name, "", index)}
+
+    def piece(self, completion: Completion, token: str, index: int = 0) -> JsonObject:
+        """The delta of one token: text, or a piece of tool call ``index``'s arguments."""
         if completion.tool_name is None:
             return {"content": token}
-        return {"tool_calls": [{"index": 0, "function": {"arguments": token}}]}
+        return {"tool_calls": [{"index": index, "function": {"arguments": token}}]}
 
     def chunk(
         self,
@@ -66,8 +77,14 @@ class Answer:
     def completion(self, completion: Completion) -> JsonObject:
         message: JsonObject = {"role": "assistant", "content": completion.text}
         if completion.tool_name is not None:
-            call = self._call(completion.tool_name, completion.text)
-            message = {"role": "assistant", "content": None, "tool_calls": [call]}
+            calls = [self._call(completion.tool_name, completion.text)]
+            calls += [
+                self._call(call.name, call.arguments, i)
+                for i, call in enumerate(completion.more_calls, 1)
+            ]
+            message = {"role": "assistant", "content": None, "tool_calls": calls}
+        if completion.reasoning:
+            message["reasoning_content"] = "".join(completion.reasoning)
         choice = {
             "index": 0,
             "message": message,
@@ -78,9 +95,9 @@ class Answer:
         body["usage"] = usage(completion)
         return body
 
-    def _call(self, name: str, arguments: str) -> JsonObject:
+    def _call(self, name: str, arguments: str, index: int = 0) -> JsonObject:
         return {
-            "id": self.call_id,
+            "id": self.call_id if index == 0 else f"{self.call_id}{index}",
             "type": "function",
             "function": {"name": name, "arguments": arguments},
         }

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .wire import Data, JsonObject
 
-__all__ = ["ApiError", "error_event"]
+__all__ = ["ApiError", "error_event", "typed_error_event"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +61,9 @@ class ApiError:
 def error_event(message: str, code: str = "generation_failed") -> Data:
     """The mid-stream error event EXO and vLLM send before ``[DONE]``."""
     return Data.of(ApiError(500, message, type="server_error", code=code).envelope())
+
+
+def typed_error_event(message: str, code: str = "generation_failed") -> Data:
+    """The same envelope as an ``event: error`` event, which openai-python raises on."""
+    envelope = ApiError(500, message, type="server_error", code=code).envelope()
+    return Data.of(envelope, event="error")

@@ -1,20 +1,22 @@
 """The fault catalog: named ways for the reference server or proxy to break itself.
 
-Each fault is data (a name, what it does, what real-world server it imitates,
-whether a conformant reader must object) plus the transformations that make
-it, one optional hook per stage of a reply.  The server and the proxy apply
-the same hooks at the same stages, so every fault works in both (``seed-bug``,
-a code path rather than a transformation, exists only in the proxy).
+Each fault is data (a name, what it does, what real-world server it imitates)
+plus the transformations that make it, one optional hook per stage of a reply
+(see ``entries.py``).  The server and the proxy apply the same hooks at the
+same stages, so a fault works in both unless its scope says otherwise
+(``seed-bug``, a code path rather than a transformation, exists only in the
+proxy; faults that change what is generated, or that need every stream of
+the server, only in the server).  Unusual but legitimate behaviours are not
+faults: they are the valid variants of ``variants.py``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
-from typing import Literal
-
+from . import plans
 from . import transforms as t
-from .wire import DONE, PLAIN_FRAMING, Data, Framing, Head, Item, JsonObject
+from .entries import NO_FAULT, Fault, FaultOptions, JsonReply, describe
+from .variants import VARIANTS
+from .wire import DONE, Data
 
 __all__ = [
     "FAULTS",
@@ -29,51 +31,7 @@ __all__ = [
     "get_fault",
 ]
 
-FaultOptions = t.FaultOptions
-JsonReply = t.JsonReply
-
-Kind = Literal["fault", "valid-variant"]
-Scope = Literal["server+proxy", "server", "proxy"]
-RequestHook = Callable[[JsonObject, Sequence[str]], JsonObject]
-HeadHook = Callable[[Head], Head]
-ItemsHook = Callable[[AsyncIterator[Item], FaultOptions], AsyncIterator[Item]]
-WritesHook = Callable[[AsyncIterator[bytes], FaultOptions], AsyncIterator[bytes]]
-ErrorHook = Callable[[JsonReply], JsonReply]
-CompletionHook = Callable[[JsonObject], JsonObject | bytes]
-ModelsHook = Callable[[JsonObject], JsonObject]
-AuthHook = Callable[[bool], bool]
-
 SEED_BUG = "seed-bug"
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """One catalog entry; hooks left as None leave that stage correct."""
-
-    name: str
-    kind: Kind
-    description: str
-    imitates: str
-    scope: Scope = "server+proxy"
-    request: RequestHook | None = None
-    head: HeadHook | None = None
-    items: ItemsHook | None = None
-    framing: Framing = PLAIN_FRAMING
-    writes: WritesHook | None = None
-    error: ErrorHook | None = None
-    completion: CompletionHook | None = None
-    completion_head: HeadHook | None = None
-    models: ModelsHook | None = None
-    #: sees whether a request's credentials passed and decides whether it is let in
-    auth: AuthHook | None = None
-    #: whether the entry shows only on an endpoint that takes an API key: the
-    #: reference then needs --api-key, and the fault matrix runs it with one
-    needs_key: bool = False
-
-    @property
-    def needs_items(self) -> bool:
-        """Whether a proxy must re-parse upstream events rather than pass bytes on."""
-        return self.items is not None or not self.framing.is_default
 
 
 class UnknownFault(ValueError):
@@ -81,8 +39,6 @@ class UnknownFault(ValueError):
         super().__init__(f"unknown fault {name!r}; valid faults: {', '.join(fault_names())}")
         self.name = name
 
-
-NO_FAULT = Fault("none", "valid-variant", "A correct endpoint.", "EXO and OpenAI as specified")
 
 _CATALOG: tuple[Fault, ...] = (
     Fault(
@@ -377,39 +333,60 @@ _CATALOG: tuple[Fault, ...] = (
         scope="proxy",
     ),
     Fault(
-        "crlf",
-        "valid-variant",
-        "Lines end with CRLF.",
-        "servers on stacks that write HTTP-style line ends",
-        framing=Framing(line_end="\r\n"),
+        "bursts",
+        "fault",
+        "Events are held back and released in 4 bursts during the generation, a quarter "
+        "of the stream each (every 8 events behind the proxy, which cannot know the length).",
+        "servers that flush their output every few decoding steps (a stream interval) and "
+        "HTTP layers that flush when a buffer fills",
+        writes=t.release_in_bursts,
     ),
     Fault(
-        "cr",
-        "valid-variant",
-        "Lines end with a bare CR.",
-        "old Mac-style writers; legal in the event-stream grammar",
-        framing=Framing(line_end="\r"),
+        "withheld-headers",
+        "fault",
+        "The stream's head (status, headers, now with Content-Length) goes out only once "
+        "generation has finished, then the whole body in one write.",
+        "handlers that render the whole SSE text before answering, and gateways that buffer "
+        "a function's response (serverless platforms without response streaming)",
+        sized=True,
     ),
     Fault(
-        "keepalive-comments",
-        "valid-variant",
-        "A `: ping` comment precedes every event after the first.",
-        "servers and proxies that send heartbeats",
-        items=t.comment_between_events,
+        "cut-on-new-request",
+        "fault",
+        "A running stream ends with a bare `data: [DONE]` (no finish_reason, no usage) as soon "
+        "as another chat request arrives at the server.",
+        "llama-cpp-python's server, which interrupts the running request by default "
+        "(interrupt_requests)",
+        request=t.announce_arrival,
+        items=t.cut_when_another_arrives,
     ),
     Fault(
-        "one-byte-writes",
-        "valid-variant",
-        "Every byte of the body is its own write (and TCP segment), splitting UTF-8 characters.",
-        "slow links and proxies that re-chunk arbitrarily",
-        writes=t.split_bytes,
+        "tool-index-missing",
+        "fault",
+        "Tool-call fragments carry no `index`.",
+        "older Ollama builds and OpenAI-compatible layers over other vendors' APIs, which "
+        "omit the streaming index",
+        items=t.edit_chunks(t.drop_tool_index),
     ),
     Fault(
-        "no-space-after-colon",
-        "valid-variant",
-        "Fields are written `data:{...}` with no space.",
-        "minimal SSE writers",
-        framing=Framing(space=False),
+        "tool-index-shared",
+        "fault",
+        "An answer with tools makes two tool calls (as parallel-tool-calls), and every "
+        "fragment of both says `index: 0` (ids and names stay right).",
+        "tool parsers and API translators that number each parallel call 0 (reported "
+        "against Ollama and against gateways translating Gemini or Responses calls)",
+        scope="server",
+        plan=plans.parallel_calls,
+        items=t.edit_chunks(t.share_tool_index),
+    ),
+    Fault(
+        "dead-runner-keepalive",
+        "fault",
+        "After a few tokens the generation stops, and the body stays open sending "
+        "`: keep-alive` comments every 0.2 s until the client gives up (ended by the server "
+        "after 60 s, see --stall-cap): no finish, no error, no [DONE].",
+        "an EXO API whose runner died mid-generation, kept open by its heartbeat",
+        items=t.stall_after_a_few_tokens,
     ),
 )
 
@@ -421,14 +398,16 @@ def fault_names() -> list[str]:
 
 
 def get_fault(name: str | None) -> Fault:
-    """The named fault, NO_FAULT for None, or UnknownFault."""
+    """The named fault, NO_FAULT for None, or UnknownFault.
+
+    A valid variant's name is accepted too, as an alias of ``--variant NAME``
+    (``--fault crlf`` predates the variants catalog), and gives the variant.
+    """
     if name is None:
         return NO_FAULT
+    if name in VARIANTS:
+        return VARIANTS[name]
     try:
         return FAULTS[name]
     except KeyError:
         raise UnknownFault(name) from None
-
-
-def describe(fault: Fault) -> str:
-    return f"{fault.name:<22} {fault.kind:<13} {fault.description} (imitates {fault.imitates})"

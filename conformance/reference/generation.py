@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager, nullcontext
 
 from .chunks import Answer
 from .text import Completion
 from .wire import DONE, Comment, Data, Item, JsonObject
 
-__all__ = ["GenerationTracker", "generate", "stream_items"]
+__all__ = ["Gate", "GenerationTracker", "generate", "item_count", "stream_items"]
+
+#: What a generation runs inside (the ``queued`` variant's turn), entered per generation.
+Gate = Callable[[], AbstractAsyncContextManager[None]]
+
+
+def _no_gate() -> AbstractAsyncContextManager[None]:
+    return nullcontext()
 
 
 class GenerationTracker:
@@ -52,27 +59,61 @@ async def stream_items(
     include_usage: bool,
     delay: float,
     tracker: GenerationTracker,
+    gate: Gate | None = None,
 ) -> AsyncIterator[Item]:
     """The correct event sequence of one streamed answer, one token per chunk.
 
     A tool call opens with its id, type and name, then streams its arguments
-    in pieces, as OpenAI does.
+    in pieces, as OpenAI does; further calls follow it, each opened the same
+    way under the next index.  Reasoning tokens, if any, come first, as
+    ``reasoning_content`` deltas.  The opening comment goes out at once (and
+    the head with it); the rest waits for ``gate``.
     """
+
+    def chunk(delta: JsonObject) -> Data:
+        return Data.of(answer.chunk(delta, include_usage=include_usage))
+
     yield Comment()
-    yield Data.of(answer.chunk(answer.opening(completion), include_usage=include_usage))
-    with tracker.track():
-        for token in completion.tokens:
-            await asyncio.sleep(delay)
-            delta = answer.piece(completion, token)
-            yield Data.of(answer.chunk(delta, include_usage=include_usage))
-    final = answer.chunk({}, completion.finish_reason, include_usage=include_usage)
-    yield Data.of(final)
-    if include_usage:
-        yield Data.of(answer.usage_chunk(completion))
+    async with (gate or _no_gate)():
+        yield chunk(answer.opening(completion))
+        with tracker.track():
+            for token in completion.reasoning:
+                await asyncio.sleep(delay)
+                yield chunk({"reasoning_content": token})
+            if completion.reasoning and completion.tool_name is not None:
+                yield chunk({"tool_calls": [answer.call_opening(completion)]})
+            for token in completion.tokens:
+                await asyncio.sleep(delay)
+                yield chunk(answer.piece(completion, token))
+            for index, call in enumerate(completion.more_calls, 1):
+                yield chunk({"tool_calls": [answer.call_opening(completion, index)]})
+                for token in call.tokens:
+                    await asyncio.sleep(delay)
+                    yield chunk(answer.piece(completion, token, index))
+        final = answer.chunk({}, completion.finish_reason, include_usage=include_usage)
+        yield Data.of(final)
+        if include_usage:
+            yield Data.of(answer.usage_chunk(completion))
     yield DONE
 
 
-async def generate(completion: Completion, *, delay: float, tracker: GenerationTracker) -> None:
-    """Takes the time the stream would, so both paths cost the same."""
-    with tracker.track():
-        await asyncio.sleep(delay * completion.completion_tokens)
+def item_count(completion: Completion, *, include_usage: bool) -> int:
+    """How many items (so writes, unchanged) ``stream_items`` makes for ``completion``."""
+    # The opening comment, the opening chunk, the finish chunk and [DONE].
+    count = 4 + len(completion.reasoning) + len(completion.tokens) + include_usage
+    if completion.reasoning and completion.tool_name is not None:
+        count += 1  # the call opens after the reasoning
+    return count + sum(1 + len(call.tokens) for call in completion.more_calls)
+
+
+async def generate(
+    completion: Completion,
+    *,
+    delay: float,
+    tracker: GenerationTracker,
+    gate: Gate | None = None,
+) -> None:
+    """Takes the time the stream would (in its turn), so both paths cost the same."""
+    async with (gate or _no_gate)():
+        with tracker.track():
+            await asyncio.sleep(delay * completion.completion_tokens)

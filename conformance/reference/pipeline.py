@@ -1,8 +1,9 @@
 """Builds replies stage by stage, applying a fault's hooks where they belong.
 
-Stages, in order: request body -> (error | completion | stream head and
-items) -> framing -> writes.  The server and the proxy both call these, so a
-fault breaks them the same way.
+Stages, in order: request body -> plan (what is generated, in the server) ->
+(error | completion | stream head and items) -> framing -> writes.  The
+server and the proxy both call these, so a fault (or a variant) changes them
+the same way.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "models_reply",
     "prepare_request",
     "stream_head",
+    "stream_reply",
     "stream_writes",
     "transform_writes",
 ]
@@ -63,6 +65,26 @@ def models_reply(fault: Fault, listing: JsonObject, status: int = 200) -> Reply:
 def stream_head(fault: Fault) -> Head:
     head = sse_head()
     return fault.head(head) if fault.head else head
+
+
+async def stream_reply(fault: Fault, writes: AsyncIterator[bytes]) -> Reply:
+    """The stream's head, then its writes.
+
+    A ``sized`` entry withholds the head until the last write has been made,
+    then sends it with a ``Content-Length`` and the whole body in one write.
+    """
+    head = stream_head(fault)
+    try:
+        if fault.sized:
+            body = b"".join([write async for write in writes])
+            yield head.with_header("Content-Length", str(len(body)))
+            yield body
+            return
+        yield head
+        async for write in writes:
+            yield write
+    finally:
+        await close(writes)
 
 
 async def guarded(items: AsyncIterator[Item]) -> AsyncGenerator[Item, None]:

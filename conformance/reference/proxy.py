@@ -11,6 +11,7 @@ the pre-fix code path, unchanged in spirit: the stream is opened in an
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import AsyncIterator, Mapping
@@ -24,20 +25,21 @@ from starlette.responses import Response
 from .app import GENERATIONS_PATH
 from .auth import authorized
 from .errors import ApiError, error_event
-from .faults import SEED_BUG, JsonReply
+from .faults import SEED_BUG, FaultOptions, JsonReply
 from .pipeline import (
     close,
     completion_reply,
     error_reply,
     models_reply,
     prepare_request,
-    stream_head,
+    stream_reply,
     stream_writes,
     transform_writes,
 )
 from .response import Reply, ReplyResponse
 from .settings import Settings
 from .sse_reader import SSEReader
+from .text import wants_long
 from .validation import parse_body
 from .wire import DONE, Head, Item, JsonObject, dump_json, encode_item, sse_head
 
@@ -79,13 +81,21 @@ class ReferenceProxy:
         if isinstance(body, dict) and self.fault.request is not None:
             models = await self._upstream_models(headers)
             raw = dump_json(prepare_request(self.fault, body, models)).encode()
-        if stream and self.fault.name == SEED_BUG:
+        if stream and self.settings.fault == SEED_BUG:
             return await self._seed_bug_stream(raw, headers)
         if stream:
-            return ReplyResponse(self._stream(raw, headers))
+            return ReplyResponse(self._stream(raw, headers, self._options(body)))
         return ReplyResponse(self._complete(raw, headers))
 
-    async def _stream(self, raw: bytes, headers: dict[str, str]) -> Reply:
+    def _options(self, body: JsonObject | ApiError) -> FaultOptions:
+        """The fault options, with what this request says about itself."""
+        messages = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(messages, list):
+            return self.settings.fault_options
+        long = wants_long([m for m in messages if isinstance(m, dict)])
+        return dataclasses.replace(self.settings.fault_options, long_prompt=long)
+
+    async def _stream(self, raw: bytes, headers: dict[str, str], options: FaultOptions) -> Reply:
         url = f"{self.upstream}/v1/chat/completions"
         streaming = False
         try:
@@ -99,8 +109,7 @@ class ReferenceProxy:
                     reply = self._passthrough(upstream, await upstream.aread())
                 else:
                     streaming = True
-                    yield stream_head(self.fault)
-                    reply = self._relay(upstream)
+                    reply = stream_reply(self.fault, self._relay(upstream, options))
                 try:
                     async for piece in reply:
                         yield piece
@@ -115,8 +124,7 @@ class ReferenceProxy:
             async for piece in error_reply(self.fault, _upstream_failure(exc)):
                 yield piece
 
-    def _relay(self, upstream: httpx.Response) -> AsyncIterator[bytes]:
-        options = self.settings.fault_options
+    def _relay(self, upstream: httpx.Response, options: FaultOptions) -> AsyncIterator[bytes]:
         if self.fault.needs_items:
             return stream_writes(self.fault, _upstream_items(upstream), options)
         return transform_writes(self.fault, _upstream_events(upstream), options)

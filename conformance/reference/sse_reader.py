@@ -3,7 +3,7 @@
 The proxy uses it to forward whole events (so an upstream failure never lands
 in the middle of one) and, when a fault needs them, to get the events back as
 items.  It splits lines on CR, LF and CRLF across any split of the input, like
-the WHATWG event-stream parser; it keeps only ``data`` lines and comments.
+the WHATWG event-stream parser; it keeps only ``event`` and ``data`` lines and comments.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class SSEReader:
         self._buffer = bytearray()
         self._raw = bytearray()
         self._data: list[str] = []
+        self._event: str | None = None
         self._comment: str | None = None
 
     def feed(self, chunk: bytes) -> list[Piece]:
@@ -76,12 +77,12 @@ class SSEReader:
             return None
         item: Item | None = None
         if self._data:
-            item = Data("\n".join(self._data))
+            item = Data("\n".join(self._data), self._event)
         elif self._comment is not None:
             item = Comment(self._comment)
         piece = Piece(bytes(self._raw), item)
         self._raw.clear()
-        self._data, self._comment = [], None
+        self._data, self._event, self._comment = [], None, None
         return piece
 
     def _field(self, line: str) -> None:
@@ -92,3 +93,5 @@ class SSEReader:
                 self._comment = value
         elif name == "data":
             self._data.append(value)
+        elif name == "event":
+            self._event = value or None

@@ -20,10 +20,12 @@ __all__ = [
     "MULTIBYTE_WORDS",
     "NATURAL_LENGTH",
     "PLAIN_WORDS",
+    "Call",
     "Completion",
     "message_text",
     "plan_completion",
     "prompt_tokens",
+    "wants_long",
 ]
 
 PLAIN_WORDS: tuple[str, ...] = (
@@ -53,17 +55,35 @@ _MULTIBYTE = re.compile(r"\b(unicode|emoji)\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
+class Call:
+    """A further tool call of an answer: its function and the pieces of its arguments."""
+
+    name: str
+    tokens: tuple[str, ...]
+
+    @property
+    def arguments(self) -> str:
+        return "".join(self.tokens)
+
+
+@dataclass(frozen=True, slots=True)
 class Completion:
     """What one request generates: its tokens, why it ended, its prompt size.
 
     With ``tool_name`` set the answer is a call to that function, and the
-    tokens are the pieces of its arguments instead of text.
+    tokens are the pieces of its arguments instead of text; ``more_calls`` are
+    calls that follow it in the same answer (parallel tool calls).
+    ``reasoning`` are tokens of reasoning generated before the answer (sent
+    as ``reasoning_content``); every token of each kind counts as a
+    completion token.
     """
 
     tokens: tuple[str, ...]
     finish_reason: str
     prompt_tokens: int
     tool_name: str | None = None
+    reasoning: tuple[str, ...] = ()
+    more_calls: tuple[Call, ...] = ()
 
     @property
     def text(self) -> str:
@@ -71,7 +91,8 @@ class Completion:
 
     @property
     def completion_tokens(self) -> int:
-        return len(self.tokens)
+        calls = sum(len(call.tokens) for call in self.more_calls)
+        return len(self.reasoning) + len(self.tokens) + calls
 
 
 def message_text(message: JsonObject) -> str:
@@ -100,7 +121,7 @@ def plan_completion(
         digest_size=16,
     ).digest()
     words = MULTIBYTE_WORDS if _wants_multibyte(messages) else PLAIN_WORDS
-    length = _length(key, _wants_long(messages))
+    length = _length(key, wants_long(messages))
     tokens = [" " + words[_draw(key, i) % len(words)] for i in range(length)]
     finish = "stop"
     if max_tokens is not None and max_tokens < len(tokens):
@@ -126,7 +147,8 @@ def _length(key: bytes, long: bool) -> int:
     return centre - _SPREAD // 2 + _draw(key, _LENGTH_SLOT) % (_SPREAD + 1)
 
 
-def _wants_long(messages: Sequence[JsonObject]) -> bool:
+def wants_long(messages: Sequence[JsonObject]) -> bool:
+    """Whether the last user message asks for a long answer (says "long")."""
     users = [m for m in messages if m.get("role") == "user"]
     return bool(users) and bool(_LONG.search(message_text(users[-1])))
 

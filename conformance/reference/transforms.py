@@ -11,19 +11,28 @@ import asyncio
 import copy
 import gzip
 import itertools
-from collections.abc import AsyncIterator, Callable, Sequence
+import math
+import secrets
+import weakref
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 
 from .chunks import new_completion_id
-from .errors import ApiError, error_event
+from .errors import ApiError, error_event, typed_error_event
 from .wire import DONE, Comment, Data, Head, Item, JsonObject, dump_json
 
 __all__ = [
+    "BURSTS",
+    "OPENAI_FINGERPRINT",
     "FaultOptions",
     "JsonReply",
     "accept_any_key",
     "add_content_encoding",
+    "add_null_fields",
+    "add_null_message_fields",
     "add_role_everywhere",
+    "announce_arrival",
     "answer_errors_with_200",
     "break_model_entries",
     "break_stream",
@@ -34,12 +43,14 @@ __all__ = [
     "content_after_finish",
     "content_as_parts",
     "corrupt_utf8",
+    "cut_when_another_arrives",
     "detail_errors",
     "drop_done",
     "drop_header",
     "drop_last_token",
     "drop_max_tokens",
     "drop_role",
+    "drop_tool_index",
     "edit_chunks",
     "empty_body",
     "error_body",
@@ -47,11 +58,18 @@ __all__ = [
     "gzip_writes",
     "hold_open",
     "insert_after_first",
+    "keepalive_during_pause",
     "midstream_error",
     "mint_ids",
     "mix_batches",
     "null_finish_reason",
+    "one_at_a_time",
+    "openai_completion_extras",
+    "openai_extras",
+    "pause_before_first_chunk",
+    "rechunk",
     "refuse_head",
+    "release_in_bursts",
     "repeat_finish",
     "serve_unknown_models",
     "set_choice_index",
@@ -59,21 +77,37 @@ __all__ = [
     "set_finish_reason",
     "set_object",
     "set_status",
+    "share_tool_index",
     "skew_usage",
     "skew_usage_in_chunks",
     "split_bytes",
+    "stall_after_a_few_tokens",
+    "typed_error_on_long_prompts",
     "unterminate_last",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class FaultOptions:
-    """Knobs a fault reads: how long to hold a body open, where to break a stream,
-    and which batch a stream joins (its sampling parameters, for ``mix_batches``)."""
+    """Knobs a fault or variant reads.
+
+    Set by the server's settings: how long to hold a body open, where to break
+    a stream, how long a prefill pause lasts (``pause``), how often keep-alive
+    comments go out (``keepalive_every``) and how long a stalled stream stays
+    open at most (``stall_cap``).  Set per request: which batch a stream joins
+    (its sampling parameters, for ``mix_batches``), whether its prompt asks
+    for a long answer (``long_prompt``), and how many writes the stream will
+    have when nothing changes it (``writes_expected``, 0 when unknown).
+    """
 
     hold_open: float = 5.0
     break_after: int = 3
     batch: str = ""
+    pause: float = 1.5
+    keepalive_every: float = 0.2
+    stall_cap: float = 60.0
+    long_prompt: bool = False
+    writes_expected: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +134,13 @@ def serve_unknown_models(body: JsonObject, models: Sequence[str]) -> JsonObject:
     model = body.get("model")
     if isinstance(model, str) and models and model not in models:
         return {**body, "model": models[0]}
+    return body
+
+
+def announce_arrival(body: JsonObject, models: Sequence[str]) -> JsonObject:
+    """Tells every stream in flight here (``cut_when_another_arrives``) that a request came."""
+    for arrived in _running_streams().values():
+        arrived.set()
     return body
 
 
@@ -389,6 +430,215 @@ async def comment_between_events(items: Items, options: FaultOptions) -> Items:
         yield item
 
 
+async def _aclose(items: Items) -> None:
+    if isinstance(items, AsyncGenerator):
+        await items.aclose()
+
+
+#: event loop (one per server) -> stream number -> set when another chat request arrives
+_RUNNING: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, asyncio.Event]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _running_streams() -> dict[int, asyncio.Event]:
+    return _RUNNING.setdefault(asyncio.get_running_loop(), {})
+
+
+async def cut_when_another_arrives(items: Items, options: FaultOptions) -> Items:
+    """Ends the stream with a bare ``[DONE]`` as soon as another chat request arrives.
+
+    The cut comes at the next event the stream would send, which is dropped:
+    no finish chunk, no usage, no error.
+    """
+    streams = _running_streams()
+    me = next(_STREAM_NUMBERS)
+    arrived = streams[me] = asyncio.Event()
+    try:
+        async for item in items:
+            if arrived.is_set():
+                yield DONE
+                return
+            yield item
+    finally:
+        del streams[me]
+
+
+async def pause_before_first_chunk(items: Items, options: FaultOptions) -> Items:
+    """Waits ``options.pause`` before the first chunk (head and opening comment go at once)."""
+    paused = False
+    async for item in items:
+        if not paused and isinstance(item, Data):
+            paused = True
+            await asyncio.sleep(options.pause)
+        yield item
+
+
+async def keepalive_during_pause(items: Items, options: FaultOptions) -> Items:
+    """The same pause, with a ``: keep-alive`` comment every ``options.keepalive_every``."""
+    paused = False
+    async for item in items:
+        if not paused and isinstance(item, Data):
+            paused = True
+            async for comment in _keepalives(options.pause, options.keepalive_every):
+                yield comment
+        yield item
+
+
+async def _keepalives(duration: float, every: float) -> AsyncGenerator[Comment, None]:
+    """A keep-alive comment every ``every`` seconds, for ``duration`` seconds (none at the end)."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + duration
+    while (left := end - loop.time()) > 0:
+        await asyncio.sleep(min(every, left))
+        if loop.time() < end:
+            yield Comment("keep-alive")
+
+
+async def typed_error_on_long_prompts(items: Items, options: FaultOptions) -> Items:
+    """For a prompt that asks for a long answer, the generation fails after a few tokens,
+    reported as ``event: error`` with the error envelope, then ``[DONE]``."""
+    if options.long_prompt:
+        failure = typed_error_event("The generation failed partway through.")
+        items = break_stream(failure, DONE)(items, options)
+    async for item in items:
+        yield item
+
+
+async def stall_after_a_few_tokens(items: Items, options: FaultOptions) -> Items:
+    """After ``break_after`` content chunks the generation stops, and the body stays
+    open with keep-alive comments for ``options.stall_cap`` seconds, then ends."""
+    seen = 0
+    async for item in items:
+        chunk = _chunk(item)
+        if item == DONE or (chunk is not None and _finishes(chunk)) or seen >= options.break_after:
+            break
+        yield item
+        if chunk is not None and _has_content(chunk):
+            seen += 1
+    await _aclose(items)
+    async for comment in _keepalives(options.stall_cap, options.keepalive_every):
+        yield comment
+
+
+def _plain_text(chunk: JsonObject | None) -> str | None:
+    """The content of a chunk that carries content only (one choice, no role, no finish)."""
+    if chunk is None or len(chunk["choices"]) != 1:
+        return None
+    choice = chunk["choices"][0]
+    delta = choice.get("delta") if isinstance(choice, dict) else None
+    if not isinstance(delta, dict) or choice.get("finish_reason") is not None:
+        return None
+    text = delta.get("content")
+    if set(delta) != {"content"} or not isinstance(text, str) or not text:
+        return None
+    return text
+
+
+def _with_text(chunk: JsonObject, text: str) -> Data:
+    copied = copy.deepcopy(chunk)
+    copied["choices"][0]["delta"]["content"] = text
+    return Data.of(copied)
+
+
+async def rechunk(items: Items, options: FaultOptions) -> Items:
+    """Content deltas cut differently, in turn: two tokens merged into one delta, one
+    token split over two deltas (at a code point, so every piece is valid UTF-8),
+    one token as it was.  Everything else passes as it was, usage included."""
+    held: tuple[JsonObject, str] | None = None
+    step = 0
+    async for item in items:
+        chunk = _chunk(item)
+        text = _plain_text(chunk)
+        if chunk is None or text is None:
+            if held is not None:
+                yield _with_text(*held)
+                held = None
+            yield item
+            continue
+        if held is not None:
+            yield _with_text(held[0], held[1] + text)
+            held = None
+            step += 1
+        elif step % 3 == 0:
+            held = (chunk, text)
+        elif step % 3 == 1 and len(text) >= 2:
+            step += 1
+            cut = len(text) // 2
+            yield _with_text(chunk, text[:cut])
+            yield _with_text(chunk, text[cut:])
+        else:
+            step += 1
+            yield item
+    if held is not None:
+        yield _with_text(*held)
+
+
+def add_null_fields(chunk: JsonObject, index: int) -> None:
+    """The null fields real servers send: ``usage`` and ``error`` on every chunk,
+    ``logprobs`` on every choice, ``refusal``, ``tool_calls`` and ``function_call``
+    on every delta (a field that has a value keeps it)."""
+    chunk.setdefault("usage", None)
+    chunk.setdefault("error", None)
+    for choice in _choices(chunk):
+        choice.setdefault("logprobs", None)
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            for key in ("refusal", "tool_calls", "function_call"):
+                delta.setdefault(key, None)
+
+
+#: The fingerprint ``openai_extras`` sends, shaped like api.openai.com's.
+OPENAI_FINGERPRINT = "fp_7c2a9e41b3"
+
+
+def _obfuscation() -> str:
+    """Random padding of random length, as api.openai.com puts on each chunk."""
+    return secrets.token_urlsafe(12)[: 1 + secrets.randbelow(16)]
+
+
+def _usage_details(usage: JsonObject) -> None:
+    usage["prompt_tokens_details"] = {"cached_tokens": 0, "audio_tokens": 0}
+    usage["completion_tokens_details"] = {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    }
+
+
+def openai_extras(chunk: JsonObject, index: int) -> None:
+    """``service_tier``, an ``fp_`` fingerprint and ``obfuscation`` on every chunk; the
+    token details in the usage chunk (the others keep ``usage: null`` when asked)."""
+    chunk["service_tier"] = "default"
+    chunk["system_fingerprint"] = OPENAI_FINGERPRINT
+    usage = chunk.get("usage")
+    if isinstance(usage, dict):
+        _usage_details(usage)
+    chunk["obfuscation"] = _obfuscation()
+
+
+def _tool_fragments(chunk: JsonObject) -> list[JsonObject]:
+    fragments = []
+    for choice in _choices(chunk):
+        delta = choice.get("delta")
+        calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+        if isinstance(calls, list):
+            fragments += [call for call in calls if isinstance(call, dict)]
+    return fragments
+
+
+def drop_tool_index(chunk: JsonObject, index: int) -> None:
+    for fragment in _tool_fragments(chunk):
+        fragment.pop("index", None)
+
+
+def share_tool_index(chunk: JsonObject, index: int) -> None:
+    for fragment in _tool_fragments(chunk):
+        if "index" in fragment:
+            fragment["index"] = 0
+
+
 # -- writes -------------------------------------------------------------------
 
 
@@ -441,6 +691,27 @@ async def hold_open(writes: Writes, options: FaultOptions) -> Writes:
     await asyncio.sleep(options.hold_open)
 
 
+#: How many bursts ``release_in_bursts`` cuts a stream into.
+BURSTS = 4
+#: Writes per burst when the stream's length is unknown.
+_BURST_FALLBACK = 8
+
+
+async def release_in_bursts(writes: Writes, options: FaultOptions) -> Writes:
+    """Writes held back and released together, a quarter of the stream at a time
+    (``options.writes_expected``; every 8 writes when it is unknown)."""
+    expected = options.writes_expected
+    size = max(1, math.ceil(expected / BURSTS)) if expected else _BURST_FALLBACK
+    held: list[bytes] = []
+    async for write in writes:
+        held.append(write)
+        if len(held) >= size:
+            yield b"".join(held)
+            held = []
+    if held:
+        yield b"".join(held)
+
+
 # -- errors -------------------------------------------------------------------
 
 
@@ -491,6 +762,46 @@ def fail_completion(body: JsonObject) -> JsonObject | bytes:
 def skew_usage(body: JsonObject) -> JsonObject | bytes:
     skew_usage_in_chunks(body, 0)
     return body
+
+
+def add_null_message_fields(body: JsonObject) -> JsonObject | bytes:
+    """The non-stream side of ``add_null_fields``: null ``refusal``, ``tool_calls``,
+    ``function_call`` in the message (a field that has a value keeps it)."""
+    message = _message(body)
+    if message is not None:
+        for key in ("refusal", "tool_calls", "function_call"):
+            message.setdefault(key, None)
+    return body
+
+
+def openai_completion_extras(body: JsonObject) -> JsonObject | bytes:
+    """The non-stream side of ``openai_extras``: ``service_tier``, the fingerprint, the
+    token details, and ``refusal: null`` and ``annotations: []`` in the message."""
+    body["service_tier"] = "default"
+    body["system_fingerprint"] = OPENAI_FINGERPRINT
+    if isinstance(body.get("usage"), dict):
+        _usage_details(body["usage"])
+    message = _message(body)
+    if message is not None:
+        message.setdefault("refusal", None)
+        message.setdefault("annotations", [])
+    return body
+
+
+# -- generations --------------------------------------------------------------
+
+#: event loop (one per server) -> the lock whose holder is generating
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+@asynccontextmanager
+async def one_at_a_time() -> AsyncGenerator[None, None]:
+    """A generation's turn: one at a time per server, in order of arrival."""
+    lock = _TURNS.setdefault(asyncio.get_running_loop(), asyncio.Lock())
+    async with lock:
+        yield
 
 
 # -- credentials --------------------------------------------------------------

@@ -54,9 +54,14 @@ class Head:
 
 @dataclass(frozen=True, slots=True)
 class Data:
-    """A ``data:`` event; ``text`` is the payload exactly as sent."""
+    """A ``data:`` event; ``text`` is the payload exactly as sent.
+
+    ``event`` is the event's type (an ``event:`` line before the data), or None
+    for the default type (``message``), which is what chat streams send.
+    """
 
     text: str
+    event: str | None = None
 
     def json(self) -> JsonObject | None:
         """The payload as a JSON object, or None if it is not one."""
@@ -67,8 +72,8 @@ class Data:
         return value if isinstance(value, dict) else None
 
     @classmethod
-    def of(cls, obj: JsonObject) -> Data:
-        return cls(dump_json(obj))
+    def of(cls, obj: JsonObject, event: str | None = None) -> Data:
+        return cls(dump_json(obj), event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,9 +132,10 @@ def encode_item(item: Item, framing: Framing = PLAIN_FRAMING) -> bytes:
     eol = framing.line_end
     if isinstance(item, Comment):
         return f":{' ' if framing.space else ''}{item.text}{eol}{eol}".encode()
-    prefix = "data: " if framing.space else "data:"
+    space = " " if framing.space else ""
+    head = f"event:{space}{item.event}{eol}" if item.event is not None else ""
     lines = item.text.splitlines() or [""]
-    return ("".join(f"{prefix}{line}{eol}" for line in lines) + eol).encode()
+    return (head + "".join(f"data:{space}{line}{eol}" for line in lines) + eol).encode()
 
 
 async def encode(items: AsyncIterator[Item], framing: Framing) -> AsyncIterator[bytes]:
