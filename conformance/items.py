@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from .capture.transcript import Ending
 from .report.failure import format_failure
 from .results import Outcome, Result, judge, make_result
-from .rules.registry import Rule, Verdict
+from .rules.registry import Rule, Verdict, skipped
 from .run import ConformanceRun
 from .scenarios import CATALOG, Target
 from .view import View
@@ -50,7 +51,7 @@ class RuleItem(pytest.Item):
         view = self.run.view(self.target, self.scenario)
         self.view = view
         try:
-            verdict = self.rule.check(view)
+            verdict = _not_sent(view) or self.rule.check(view)
         except Exception as exc:
             raise HarnessError(f"{self.rule.id} could not judge: {exc!r}") from exc
         self.verdict = verdict
@@ -94,6 +95,14 @@ class RuleItem(pytest.Item):
         # The domain heads failure sections.  It must not end the node ID, or
         # pytest prints the rule ID's dots as "::" in verbose lines.
         return self.name, 0, f"{self.name} {self.rule.level}"
+
+
+def _not_sent(view: View) -> Verdict | None:
+    """A skip for an exchange the harness never sent: the target had stopped
+    answering, which the rules of the exchanges that ran out their deadline report."""
+    if view.transcript.ending is Ending.NOT_SENT:
+        return skipped(view.transcript.ending_detail)
+    return None
 
 
 class SuiteCollector(pytest.Collector):

@@ -165,6 +165,10 @@ class View:
         return self.transcript.ending_detail
 
     @property
+    def ended_cleanly(self) -> bool:
+        return self.transcript.ended_cleanly
+
+    @property
     def truncated(self) -> bool:
         return self.transcript.truncated
 

@@ -31,6 +31,7 @@ from typing import Any, Literal
 from conformance.embedded import EmbeddedServer, EmbeddedServerError
 from conformance.reference.faults import FAULTS, NO_FAULT, Fault, get_fault
 from conformance.reference.models import MODELS
+from conformance.reference.variants import VARIANTS
 from conformance.rules import REGISTRY, Level
 
 __all__ = [
@@ -170,7 +171,7 @@ def all_cases() -> list[Case]:
     """The clean server (without and with a key), every catalog entry, the clean
     proxy and the seed-bug proxy."""
     cases = [Case(None), Case(None, key=True)]
-    for fault in FAULTS.values():
+    for fault in [*FAULTS.values(), *VARIANTS.values()]:
         cases.append(Case(fault.name, "proxy" if fault.scope == "proxy" else "server"))
     cases.append(Case(None, "proxy"))
     return cases
@@ -179,10 +180,15 @@ def all_cases() -> list[Case]:
 def _server_args(fault: Fault, token_delay: float, *, keyed: bool = False) -> list[str]:
     args = ["--token-delay", str(token_delay)]
     if fault is not NO_FAULT:
-        args += ["--fault", fault.name]
+        flag = "--variant" if fault.kind == "valid-variant" else "--fault"
+        args += [flag, fault.name]
     if keyed:
         args += ["--api-key", API_KEY]
     return args
+
+
+#: The exchange deadline of every matrix run.
+MATRIX_TIMEOUT_S = 15
 
 
 def _clean_env() -> dict[str, str]:
@@ -214,6 +220,10 @@ def _pytest(url: str, workdir: Path, extra: Sequence[str]) -> tuple[int, dict[st
         MODELS[0],
         "--exo-json",
         str(report),
+        # The reference answers within a second or two; a fault that stalls
+        # (dead-runner-keepalive) should cost seconds, not the default 120 s.
+        "--exo-timeout",
+        str(MATRIX_TIMEOUT_S),
         *extra,
     ]
     proc = subprocess.run(

@@ -91,6 +91,7 @@ class Ending(StrEnum):
     TLS = "tls"  # the TLS handshake failed
     PROTOCOL = "protocol"  # the server broke HTTP itself
     REDIRECT = "redirect"  # a redirect was refused (credentials stay at home)
+    NOT_SENT = "not-sent"  # the harness did not send it: the target had stopped answering
 
 
 @dataclass(frozen=True, slots=True)

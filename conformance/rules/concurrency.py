@@ -77,13 +77,25 @@ def _stream_problem(t: ChatView) -> str | None:
     for event, value in t.payloads():
         if not isinstance(value, dict):
             return f"data {preview(event.data)!r} at byte {event.offset} is not a JSON object"
-        if "error" in value:
-            return f"an error event at byte {event.offset}: {preview(event.data)}"
+    if t.errors:
+        event = t.errors[0].event
+        return f"an error event at byte {event.offset}: {preview(event.data)}"
     if t.done_index() is None:
         return f"no [DONE]; {describe_end(t)}"
     if t.ending is not Ending.COMPLETE:
         return describe_end(t)
+    if not _finished(t):
+        # A [DONE] with no finish_reason: the stream was cut, and looks complete.
+        return f"[DONE] at byte {t.events[t.done_index() or 0].offset} without any finish_reason"
     return None
+
+
+def _finished(t: ChatView) -> bool:
+    return any(
+        isinstance(c, dict) and c.get("finish_reason") is not None
+        for _, chunk in t.chunks()
+        for c in chunk.get("choices") or []
+    )
 
 
 def _named(t: ChatView, prefix: str) -> list[tuple[str, ChatView]]:

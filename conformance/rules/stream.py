@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from ..capture.transcript import Ending
-from ..scenarios.chat import STREAMS
+from ..scenarios.chat import SHORT_TWIN, STREAMS
 from ..view import ChatView
 from . import specs
 from .common import describe_end, no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
-__all__ = ["CLOSE_GRACE_MS", "INCREMENTAL"]
+__all__ = ["CLOSE_GRACE_MS", "INCREMENTAL", "token_times"]
 
 #: How long after `[DONE]` the body may stay open.  Clients that wait for the
 #: close (curl, many proxies, `requests`) hang for this long.
@@ -135,34 +135,54 @@ def closes(t: ChatView) -> Verdict:
 
 
 class INCREMENTAL:
-    """Thresholds of ``stream.incremental``, and why.
+    """The method and thresholds of ``stream.incremental``.
 
-    Buffering (nginx proxy_buffering, gzip middleware, a proxy that collects the
-    upstream body) delivers most content events in one burst when generation
-    ends.  A streaming endpoint spreads them over its generation time.  The
-    rule looks at the busiest window of ``WINDOW_SHARE`` of the request's
-    duration (at least ``MIN_WINDOW_MS``, about one network round of
-    coalescing) and fails when it holds ``BURST_SHARE`` of all content events.
-    Streams that finish in under ``MIN_GENERATION_S`` or carry fewer than
-    ``MIN_EVENTS`` content events cannot show the difference: they are skipped.
+    Token events are the chunks that add generated text: content, reasoning
+    (``reasoning_content``, ``reasoning``), refusal or tool-call fragments.
+    Their *spread* is the time from the first to the last.  The endpoint's
+    decode rate comes from the scenario's short twin (same prompt, fewer
+    tokens, recorded just before): the difference of the two end times is
+    the time it took to generate the extra tokens, whatever the prefill,
+    a queue before generation, or a proxy holding events back (a buffer
+    releases at the end, so end times stay true).  The expected spread is
+    that rate times the long stream's token events.
+
+    - **One burst**: the spread is under ``MIN_SPREAD_SHARE`` of the expected
+      spread (headers withheld to the end, nginx buffering, gzip that
+      flushes at the end).
+    - **Several bursts**: some window of ``WINDOW_SHARE`` of the expected
+      spread (at least ``MIN_WINDOW_MS``) holds ``BURST_SHARE`` of the token
+      events; an honest stream puts about ``WINDOW_SHARE`` in any such window.
+    - Skipped, with the numbers, when there are fewer than ``MIN_EVENTS``
+      token events or the expected spread is under ``MIN_EXPECTED_MS``: too
+      short to tell streaming from buffering.
+
+    A slow first token, reasoning before the content, keep-alive comments
+    during prefill and a queue before generation leave the spread and the
+    windows as they are, so they pass.
     """
 
-    MIN_GENERATION_S = 1.0
     MIN_EVENTS = 8
+    MIN_EXPECTED_MS = 300.0
+    MIN_SPREAD_SHARE = 0.25
     WINDOW_SHARE = 0.05
     MIN_WINDOW_MS = 50.0
-    BURST_SHARE = 0.8
+    BURST_SHARE = 0.2
 
 
-def _content_times(t: ChatView) -> list[int]:
+_TOKEN_FIELDS = ("content", "reasoning_content", "reasoning", "refusal", "tool_calls")
+
+
+def token_times(t: ChatView) -> list[int]:
+    """Arrival times of the chunks that add generated text, in order."""
     times = []
     for event, chunk in t.chunks():
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") if isinstance(choice, dict) else None
-            if isinstance(delta, dict) and (delta.get("content") or delta.get("tool_calls")):
+            if isinstance(delta, dict) and any(delta.get(k) for k in _TOKEN_FIELDS):
                 times.append(event.t_ns)
                 break
-    return times
+    return sorted(times)
 
 
 def _busiest_window(times: list[int], width_ns: float) -> int:
@@ -175,11 +195,32 @@ def _busiest_window(times: list[int], width_ns: float) -> int:
     return best
 
 
+def _decode_ns_per_token(t: ChatView, long_tokens: int) -> tuple[float | None, str]:
+    """The decode time per token from the short twin, or None and why not."""
+    twin = t.other(SHORT_TWIN)
+    if twin is None or twin.status != 200 or not twin.ended_cleanly:
+        return None, "no usable short twin to measure the decode rate"
+    extra = long_tokens - len(token_times(twin))
+    took = t.t_end_ns - twin.t_end_ns
+    if extra < INCREMENTAL.MIN_EVENTS or took <= 0:
+        return None, (
+            f"the short twin gave no decode rate ({extra} extra token events, "
+            f"{took / 1e6:.0f} ms longer)"
+        )
+    return took / extra, ""
+
+
 @rule(
     "stream.incremental",
     level=Level.MUST,
-    requirement="Content events arrive as they are generated, not in one burst at the end.",
+    requirement="Token events arrive as they are generated, not held back and released in bursts.",
     spec=specs.OPENAI_STREAMING_GUIDE,
+    quote="Streaming lets a client show partial output as it is generated; a stream "
+    "held back and released at once is, to the client, a non-stream answer that came late.",
+    breaks=(
+        "chat UIs (nothing shows until the end)",
+        "clients that time out waiting for the first token",
+    ),
     hint="Disable buffering on the path: `X-Accel-Buffering: no` or `proxy_buffering off` "
     "for nginx, no gzip on text/event-stream, and a proxy that yields each upstream "
     "chunk as it arrives (iterate `aiter_raw`/`aiter_bytes` inside the response generator).",
@@ -188,33 +229,41 @@ def _busiest_window(times: list[int], width_ns: float) -> int:
 def incremental(t: ChatView) -> Verdict:
     if (skip := no_stream(t)) is not None:
         return skip
-    times = sorted(_content_times(t))
+    times = token_times(t)
     if len(times) < INCREMENTAL.MIN_EVENTS:
+        return skipped(f"only {len(times)} token events; {INCREMENTAL.MIN_EVENTS} needed to judge")
+    per_token, why = _decode_ns_per_token(t, len(times))
+    if per_token is None:
+        return skipped(why)
+    expected = per_token * (len(times) - 1)
+    spread = times[-1] - times[0]
+    rate = f"decode {per_token / 1e6:.1f} ms per token (from the short twin)"
+    if expected / 1e6 < INCREMENTAL.MIN_EXPECTED_MS:
         return skipped(
-            f"only {len(times)} content events; {INCREMENTAL.MIN_EVENTS} needed to judge"
+            f"the generation is too fast to tell streaming from buffering: {rate}, "
+            f"{expected / 1e6:.0f} ms expected for {len(times)} token events"
         )
-    total_s = times[-1] / 1e9
-    if total_s < INCREMENTAL.MIN_GENERATION_S:
-        return skipped(
-            f"generation took {total_s * 1000:.0f} ms; at least "
-            f"{INCREMENTAL.MIN_GENERATION_S:.0f} s is needed to tell streaming "
-            "from buffering"
+    first = t.chunks()[0][0].offset
+    summary = (
+        f"{len(times)} token events spread over {spread / 1e6:.0f} ms; "
+        f"{expected / 1e6:.0f} ms expected at {rate}"
+    )
+    if spread < INCREMENTAL.MIN_SPREAD_SHARE * expected:
+        return failed(
+            f"token events spread over about {expected / 1e6:.0f} ms (at least "
+            f"{INCREMENTAL.MIN_SPREAD_SHARE:.0%} of it)",
+            f"{summary}: they were held back and released together",
+            at=first,
         )
-    width = max(INCREMENTAL.MIN_WINDOW_MS * 1e6, INCREMENTAL.WINDOW_SHARE * times[-1])
+    width = max(INCREMENTAL.MIN_WINDOW_MS * 1e6, INCREMENTAL.WINDOW_SHARE * expected)
     busiest = _busiest_window(times, width)
     share = busiest / len(times)
-    spread = (times[-1] - times[0]) / 1e6
-    summary = (
-        f"{busiest} of {len(times)} content events ({share:.0%}) arrived within "
-        f"{width / 1e6:.0f} ms; content spread over {spread:.0f} ms of a "
-        f"{total_s * 1000:.0f} ms request"
-    )
     if share >= INCREMENTAL.BURST_SHARE:
-        first = t.chunks()[0][0] if t.chunks() else None
         return failed(
-            f"content spread across the generation (under {INCREMENTAL.BURST_SHARE:.0%} "
-            "in any burst)",
-            summary,
-            at=first.offset if first else None,
+            f"under {INCREMENTAL.BURST_SHARE:.0%} of the token events in any "
+            f"{width / 1e6:.0f} ms window",
+            f"{busiest} of {len(times)} token events ({share:.0%}) arrived within "
+            f"{width / 1e6:.0f} ms; {summary}: released in bursts",
+            at=first,
         )
-    return passed(summary)
+    return passed(f"{summary}; at most {share:.0%} in any {width / 1e6:.0f} ms window")

@@ -138,7 +138,7 @@ def _not_sent(
         scenario=scenario,
         target=target,
         request=Request(method, url, (), sent),
-        ending=Ending.DEADLINE,
+        ending=Ending.NOT_SENT,
         ending_detail=detail,
     )
 

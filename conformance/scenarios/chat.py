@@ -7,6 +7,7 @@ same request with :func:`request_for`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Mapping
 from types import MappingProxyType
@@ -21,13 +22,20 @@ __all__ = [
     "LONG_PROMPT",
     "SCENARIOS",
     "SHORT_MAX_TOKENS",
+    "SHORT_TWIN",
     "STREAMS",
+    "TWIN_MAX_TOKENS",
     "request_for",
 ]
 
 LONG_PROMPT = "Write a long story about a lighthouse keeper, in plain words."
 LONG_MAX_TOKENS = 80
 SHORT_MAX_TOKENS = 5
+#: The short twin of stream-long (same prompt): the two end times give the
+#: endpoint's decode rate, whatever its prefill or buffering.
+TWIN_MAX_TOKENS = 8
+#: Where stream-long keeps its short twin.
+SHORT_TWIN = "short-twin"
 #: A bound on every answer the suite asks for, so a run's cost is known.
 BASIC_MAX_TOKENS = 48
 
@@ -76,6 +84,15 @@ def _single(scenario_id: str) -> Recorder:
     return run
 
 
+async def _long_with_twin(ctx: RecordContext) -> Transcript:
+    """The short twin first (a prefix cache can then only shorten the long one's
+    prefill, which errs toward passing), then the long stream."""
+    twin_body = chat_body(ctx.target.model, LONG_PROMPT, max_tokens=TWIN_MAX_TOKENS)
+    twin = await ctx.chat(SHORT_TWIN, twin_body)
+    long = await ctx.chat("stream-long", request_for("stream-long", ctx.target.model))
+    return dataclasses.replace(long, related=((SHORT_TWIN, twin),))
+
+
 async def _models(ctx: RecordContext) -> Transcript:
     return await ctx.get("models", "/v1/models")
 
@@ -99,8 +116,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "stream-long",
-        f"a long streamed answer ({LONG_MAX_TOKENS} tokens), to judge incremental delivery",
-        _single("stream-long"),
+        f"a long streamed answer ({LONG_MAX_TOKENS} tokens), to judge incremental delivery, "
+        f"after its short twin ({TWIN_MAX_TOKENS} tokens) that gives the decode rate",
+        _long_with_twin,
     ),
     Scenario(
         "nonstream-basic",
