@@ -13,6 +13,7 @@ from . import (  # noqa: F401 - registration side effects
     models,
     sse,
     stream,
+    tool_calls,
 )
 from .registry import REGISTRY, Level, Rule, Verdict, failed, passed, rule, skipped
 

@@ -24,7 +24,9 @@ __all__ = [
     "SHORT_MAX_TOKENS",
     "SHORT_TWIN",
     "STREAMS",
+    "TIME_TOOL",
     "TWIN_MAX_TOKENS",
+    "WEATHER_TOOL",
     "request_for",
 ]
 
@@ -38,6 +40,35 @@ TWIN_MAX_TOKENS = 8
 SHORT_TWIN = "short-twin"
 #: A bound on every answer the suite asks for, so a run's cost is known.
 BASIC_MAX_TOKENS = 48
+
+WEATHER_TOOL: Mapping[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "The city name."}},
+            "required": ["city"],
+        },
+    },
+}
+TIME_TOOL: Mapping[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": "get_local_time",
+        "description": "The local time in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "description": "The city name."}},
+            "required": ["city"],
+        },
+    },
+}
+PARALLEL_TOOLS_PROMPT = (
+    "What is the weather and the local time in Paris? Call get_weather and "
+    "get_local_time, both at once."
+)
 
 #: What each single chat request adds to :func:`chat_body` (prompt, stream, fields).
 BODIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
@@ -53,6 +84,13 @@ BODIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             "stream_options": {"include_usage": True},
         },
         "stream-long": {"prompt": LONG_PROMPT, "max_tokens": LONG_MAX_TOKENS},
+        "stream-tools-parallel": {
+            "prompt": PARALLEL_TOOLS_PROMPT,
+            "max_tokens": 96,
+            "tools": [WEATHER_TOOL, TIME_TOOL],
+            "tool_choice": "required",
+            "parallel_tool_calls": True,
+        },
         "nonstream-basic": {"max_tokens": BASIC_MAX_TOKENS, "stream": False},
         "nonstream-max-tokens": {
             "prompt": LONG_PROMPT,
@@ -119,6 +157,11 @@ SCENARIOS: tuple[Scenario, ...] = (
         f"a long streamed answer ({LONG_MAX_TOKENS} tokens), to judge incremental delivery, "
         f"after its short twin ({TWIN_MAX_TOKENS} tokens) that gives the decode rate",
         _long_with_twin,
+    ),
+    Scenario(
+        "stream-tools-parallel",
+        "a streamed answer asked to call two function tools at once (parallel tool calls)",
+        _single("stream-tools-parallel"),
     ),
     Scenario(
         "nonstream-basic",

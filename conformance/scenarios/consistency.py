@@ -8,6 +8,7 @@ from typing import Any
 
 from ..capture.transcript import Transcript
 from .base import RecordContext, Scenario, chat_body
+from .chat import WEATHER_TOOL
 
 __all__ = [
     "MAX_TOKENS",
@@ -29,18 +30,6 @@ PROMPT = "Reply with unicode and emoji words: a few short words in several scrip
 MAX_TOKENS = 24
 TOOL_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
 TOOL_MAX_TOKENS = 64
-WEATHER_TOOL: dict[str, Any] = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {
-            "type": "object",
-            "properties": {"city": {"type": "string", "description": "The city name."}},
-            "required": ["city"],
-        },
-    },
-}
 
 
 async def _twins(ctx: RecordContext, scenario: str, body: dict[str, Any]) -> Transcript:
