@@ -1,20 +1,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 
 import httpx
 import pytest
-from builders import SSE_HEADERS, chunk, event, from_bytes, stream_body
+from builders import SSE_HEADERS, chunk, event, from_bytes, stream_body, stream_transcript
 from conftest import ServerFactory
 from wire import SSE_HEADERS as WIRE_SSE_HEADERS
 from wire import Conn, WireServer, respond_handler
 
 from conformance.capture import Limits, Transcript, make_client
+from conformance.capture import record as record_exchange
+from conformance.capture.replay import replay_server
 from conformance.reference.models import MODELS
 from conformance.rules import REGISTRY, Verdict
+from conformance.rules.consistency import joined_content
 from conformance.scenarios import CATALOG, RecordContext, Target, chat_body
 from conformance.scenarios.client import SdkRun, run_openai_sdk
+from conformance.view import ChatView
 
 RULE = "client.openai-sdk"
 TEXT = " Hello world"
@@ -148,8 +153,8 @@ async def test_the_sdk_run_never_shows_the_api_key() -> None:
     key = "sk-secret-123"
     error = event({"error": {"message": f"bad key {key}", "type": "auth"}})
     handler = respond_handler(200, WIRE_SSE_HEADERS, error + event("[DONE]"))
-    async with WireServer(handler) as server, make_client() as client:
-        run = await run_openai_sdk(_ctx(server.url, client, key=key), chat_body("m"))
+    async with WireServer(handler) as server:
+        run = await run_openai_sdk(server.url, chat_body("m"), deadline=5, secrets=(key,))
     assert run.error_type == "openai.APIError"
     assert key not in run.error and "bad key ***" in run.error
 
@@ -164,8 +169,8 @@ async def endless(conn: Conn) -> None:
 
 @pytest.mark.asyncio
 async def test_the_sdk_run_stops_at_the_deadline() -> None:
-    async with WireServer(endless) as server, make_client() as client:
-        run = await run_openai_sdk(_ctx(server.url, client, deadline=0.5), chat_body("m"))
+    async with WireServer(endless) as server:
+        run = await run_openai_sdk(server.url, chat_body("m"), deadline=0.5)
     assert run.timed_out and run.error_type == "TimeoutError"
     assert run.chunks > 3 and run.text.startswith(" x x x")
 
@@ -175,8 +180,7 @@ async def test_the_sdk_run_says_when_the_sdk_is_not_installed(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(sys.modules, "openai", None)
-    async with make_client() as client:
-        run = await run_openai_sdk(_ctx("http://127.0.0.1:9", client), chat_body("m"))
+    run = await run_openai_sdk("http://127.0.0.1:9", chat_body("m"), deadline=5)
     assert run == SdkRun(installed=False)
 
 
@@ -198,6 +202,31 @@ def record(server: ServerFactory, *args: str) -> Transcript:
 def test_the_sdk_reads_the_reference_server(reference_server: ServerFactory) -> None:
     verdict = judge(record(reference_server))
     assert verdict.outcome == "passed", verdict.actual
+
+
+@pytest.mark.slow
+def test_the_sdk_reads_the_recorded_exchange_not_a_second_one(
+    reference_server: ServerFactory,
+) -> None:
+    """Every answer of a nondeterministic server differs, yet the SDK's text is the
+    recorded one: it read the replay of that very exchange."""
+    t = record(reference_server, "--nondeterministic")
+    assert judge(t).outcome == "passed"
+    sdk = SdkRun.from_json(json.loads(t.other("openai-sdk").body))  # type: ignore[union-attr]
+    assert sdk is not None and sdk.text and sdk.text == joined_content(ChatView(t))
+
+
+@pytest.mark.asyncio
+async def test_the_replay_serves_the_recorded_bytes_read_by_read() -> None:
+    original = stream_transcript(stream_body())
+    async with replay_server(original) as url, make_client() as client:
+        again = await record_exchange(
+            client, "POST", url + "/v1/chat/completions", scenario="x", target=url,
+            json={"stream": True},
+        )  # fmt: skip
+    assert again.status == 200 and again.body == original.body
+    assert len(again.events) == len(original.events)
+    assert again.header("content-type") == original.header("content-type")
 
 
 @pytest.mark.slow

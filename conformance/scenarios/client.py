@@ -1,8 +1,8 @@
-"""What real clients see: the official openai Python SDK streams the stream-basic request.
+"""What real clients see: the official openai Python SDK reads the recorded stream.
 
-The ``client-openai`` scenario records the request twice: once with the
-harness's recorder (the main transcript) and once through
-``openai.AsyncOpenAI(...).chat.completions.create(stream=True)``.  What the
+The ``client-openai`` scenario records the stream-basic request once, then
+replays that recording from a loopback socket (same bytes, same reads, same
+pauses) to ``openai.AsyncOpenAI(...).chat.completions.create(stream=True)``.  What the
 SDK produced (its text, or the exception it raised) is kept as a small JSON
 body of a synthetic related transcript named ``openai-sdk``, so the rule that
 judges it stays a pure function.  The SDK is an optional extra, imported only
@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..capture.redact import redact
+from ..capture.replay import replay_server
 from ..capture.transcript import Ending, Request, Transcript
 from .base import RecordContext, Scenario, chat_body
 
@@ -64,16 +65,18 @@ class SdkRun:
 # -- running the SDK ------------------------------------------------------------
 
 
-async def run_openai_sdk(ctx: RecordContext, body: dict[str, Any]) -> SdkRun:
-    """Stream ``body`` with the openai SDK under the exchange deadline; never raises."""
+async def run_openai_sdk(
+    base_url: str, body: dict[str, Any], *, deadline: float, secrets: tuple[str, ...] = ()
+) -> SdkRun:
+    """Stream ``body`` with the openai SDK from ``base_url`` under the deadline; never raises."""
     if not await asyncio.to_thread(_load_sdk):
         return SdkRun(installed=False)
     import openai  # already loaded by _load_sdk: no wait here
 
-    deadline = ctx.limits.deadline_s
     client = openai.AsyncOpenAI(
-        base_url=ctx.target.endpoint("/v1"),
-        api_key=ctx.target.api_key or "unused",
+        base_url=base_url.rstrip("/") + "/v1",
+        # The SDK sends its key to the replay on loopback only, never the real one.
+        api_key="replay",
         max_retries=0,
         timeout=deadline,
     )
@@ -96,7 +99,7 @@ async def run_openai_sdk(ctx: RecordContext, body: dict[str, Any]) -> SdkRun:
             "".join(pieces),
             chunks,
             _qualname(exc),
-            redact(str(exc), ctx.secrets)[:MAX_ERROR_CHARS],
+            redact(str(exc), secrets)[:MAX_ERROR_CHARS],
             timed_out,
             deadline,
         )
@@ -155,7 +158,15 @@ async def _record_client(ctx: RecordContext) -> Transcript:
     ours = await ctx.chat(SCENARIO, body)
     start = time.perf_counter_ns()
     over = _over_caps(ours)
-    run = SdkRun(True, not_run=over) if over else await run_openai_sdk(ctx, body)
+    if over:
+        run = SdkRun(True, not_run=over)
+    else:
+        # The SDK reads the recorded exchange itself, replayed on loopback read by
+        # read, so it judges what every other rule judged (and costs no request).
+        async with replay_server(ours) as url:
+            run = await run_openai_sdk(
+                url, body, deadline=ctx.limits.deadline_s, secrets=ctx.secrets
+            )
     sdk = _sdk_transcript(ours, run, time.perf_counter_ns() - start)
     return dataclasses.replace(ours, related=((SDK_RELATED, sdk),))
 
