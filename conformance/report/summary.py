@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from ..results import OUTCOMES, Result, RunInfo
-from .terminal import verdict_line
+from .terminal import deviations, verdict_line, where
 
 __all__ = ["STYLE", "VERDICT_PHRASE", "StreamView", "defang", "summary_html", "title_of"]
 
@@ -105,21 +105,22 @@ def verdict_block(results: Sequence[Result], info: RunInfo) -> str:
 
 
 def failures_block(results: Sequence[Result], many_targets: bool) -> str:
-    bad = [r for r in results if r.outcome in _BAD]
-    if not bad:
+    """One line per deviation: a rule failing on several scenarios is one line."""
+    found = [d for d in deviations(results) if d[0].outcome in _BAD]
+    if not found:
         return '<p class="exo-failures">No failing or warned rules.</p>'
     order = {lvl: i for i, lvl in enumerate(_LEVELS)}
-    bad.sort(key=lambda r: (r.outcome == "warned", order.get(r.level, 9), r.rule))
+    found.sort(key=lambda d: (d[0].outcome == "warned", order.get(d[0].level, 9), d[0].rule))
     items = []
-    for r in bad:
-        where = f"{r.scenario}@{r.target}" if many_targets else r.scenario
+    for r, bad, of in found:
+        at = f"@{r.target}" if many_targets else ""
         items.append(
             f'<li class="exo-o-{_e(r.outcome)}"><a href="{_e(row_anchor(r.nodeid))}">'
-            f"{_e(r.outcome.upper())} {_e(r.level)} {_e(r.rule)}[{_e(where)}]</a>: "
-            f"{_e(_first_line(r.message))}</li>"
+            f"{_e(r.outcome.upper())} {_e(r.level)} {_e(r.rule)}{_e(where(r, bad, of))}{_e(at)}"
+            f"</a>: {_e(_first_line(r.message))}</li>"
         )
     return (
-        f'<h3 id="exo-failures">Failures and warnings ({len(bad)})</h3>'
+        f'<h3 id="exo-failures">Failures and warnings ({len(found)})</h3>'
         f'<ul class="exo-failures">{"".join(items)}</ul>'
     )
 

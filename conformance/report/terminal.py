@@ -8,7 +8,7 @@ from typing import Any
 
 from ..results import Result, RunInfo
 
-__all__ = ["terminal_summary", "verdict_line"]
+__all__ = ["deviations", "terminal_summary", "verdict_line", "where"]
 
 
 def _first_line(text: str) -> str:
@@ -26,16 +26,36 @@ def verdict_line(results: Sequence[Result]) -> str:
     return "conforms to every MUST rule"
 
 
-def _bad(results: Sequence[Result], where: Any, tr: Any) -> None:
+def deviations(results: Sequence[Result]) -> list[tuple[Result, int, int]]:
+    """One line per deviation: (first result, scenarios it failed on, scenarios judged),
+    for each rule whose results are not all passes, in the order first seen."""
+    judged: dict[tuple[str, str, str], list[Result]] = {}
+    for r in results:
+        judged.setdefault((r.target, r.rule, r.level), []).append(r)
+    out = []
+    for group in judged.values():
+        bad = [r for r in group if r.outcome in ("failed", "warned", "error")]
+        if bad:
+            counted = [r for r in group if r.outcome != "skipped"]
+            out.append((bad[0], len(bad), len(counted)))
+    return out
+
+
+def where(first: Result, bad: int, of: int) -> str:
+    """``[stream-basic]`` for one scenario, ``on 3 of 4 scenarios`` for several."""
+    return f"[{first.scenario}]" if of <= 1 else f" on {bad} of {of} scenarios"
+
+
+def _bad(results: Sequence[Result], tr: Any) -> None:
+    found = deviations(results)
     for level in ("MUST", "SHOULD", "MAY"):
-        bad = [
-            r for r in results if r.level == level and r.outcome in ("failed", "warned", "error")
-        ]
-        if not bad:
+        lines = [d for d in found if d[0].level == level]
+        if not lines:
             continue
-        tr.write_line(f"{level} ({len(bad)}):")
-        for r in bad:
-            tr.write_line(f"  {r.outcome.upper():7} {r.rule}[{where(r)}]: {_first_line(r.message)}")
+        tr.write_line(f"{level} ({len(lines)}):")
+        for first, bad, of in lines:
+            head = f"{first.outcome.upper():7} {first.rule}{where(first, bad, of)}"
+            tr.write_line(f"  {head}: {_first_line(first.message)}")
 
 
 def terminal_summary(tr: Any, results: Sequence[Result], info: RunInfo) -> None:
@@ -58,7 +78,7 @@ def terminal_summary(tr: Any, results: Sequence[Result], info: RunInfo) -> None:
         tr.write_line(f"target {name}{url}{model}", bold=len(names) > 1)
         counts = Counter(r.outcome for r in mine)
         tr.write_line(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no results")
-        _bad(mine, lambda r: r.scenario, tr)
+        _bad(mine, tr)
     for note in info.baseline_notes:
         tr.write_line(note)
     line = verdict_line(results)
