@@ -110,14 +110,20 @@ class Limits:
 
 
 def make_client(
-    *, api_key: str | None = None, limits: Limits = Limits(), base_url: str = ""
+    *,
+    api_key: str | None = None,
+    limits: Limits = Limits(),
+    base_url: str = "",
+    keepalive: bool = True,
 ) -> httpx.AsyncClient:
     """An httpx client fit for :func:`record`.
 
     Redirects are never followed (a 307 to another origin must not carry the
     key), proxies from the environment are ignored (the endpoint under test is
     the one named, not whatever ``HTTPS_PROXY`` says), and no single phase may
-    outlast the total deadline.
+    outlast the total deadline.  With ``keepalive=False`` each connection is
+    closed when its response is, so a client that is never closed holds no
+    socket once its responses are read.
     """
     headers = {"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING}
     if api_key:
@@ -128,6 +134,7 @@ def make_client(
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(limits.deadline_s),
+        limits=httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0),
     )
 
 
