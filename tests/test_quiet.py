@@ -35,7 +35,15 @@ def test_the_package_does_not_require_an_async_plugin() -> None:
     assert not [r for r in runtime if r.lower().startswith("pytest-asyncio")], runtime
 
 
-def test_a_plain_project_gets_no_warning(pytester: pytest.Pytester) -> None:
+@pytest.fixture
+def bare(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """pytester with none of this project's settings for pytest-asyncio."""
+    monkeypatch.delenv("PYTEST_ADDOPTS", raising=False)
+    return pytester
+
+
+def test_a_plain_project_gets_no_warning(bare: pytest.Pytester) -> None:
+    pytester = bare
     pytester.makepyfile(
         test_plain="""
         import sys
@@ -52,13 +60,15 @@ def test_a_plain_project_gets_no_warning(pytester: pytest.Pytester) -> None:
     _no_warning(result.stdout.str() + result.stderr.str())
 
 
-def test_the_embedded_suite_gets_no_warning(pytester: pytest.Pytester) -> None:
+def test_the_embedded_suite_gets_no_warning(bare: pytest.Pytester) -> None:
+    pytester = bare
     result = pytester.runpytest_subprocess(*WITHOUT_ASYNCIO, "--exo-url", "embedded")
     assert result.ret == 0, result.stdout.str()[-3000:]
     _no_warning(result.stdout.str() + result.stderr.str())
 
 
-def test_the_readme_fixture_example_works(pytester: pytest.Pytester) -> None:
+def test_the_readme_fixture_example_works(bare: pytest.Pytester) -> None:
+    pytester = bare
     # As the README shows it: exo_transcript in a sync test, exo_client in an
     # async one (run by pytest-asyncio, which the user brings and configures).
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")

@@ -54,6 +54,11 @@ STREAM = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream
 
 
 QUICK = Limits(deadline_s=10)
+#: What a loaded 2-core machine may add to a deadline before the loop runs the
+#: timeout.  Timing tests bound by the deadline plus this, which still tells
+#: a deadline kept from one missed (the exchange would run for many seconds
+#: more, or forever).
+SCHEDULING_SLACK_S = 2.5
 
 
 async def _record(
@@ -91,19 +96,20 @@ async def test_drip_feed_is_cut_at_the_total_deadline() -> None:
     t = await _record(drip_handler(body, interval=1.0), limits=Limits(deadline_s=2))
     elapsed = time.monotonic() - start
     assert t.ending is Ending.DEADLINE
-    assert elapsed < 2.5
+    # Undisturbed, the drip would take 200 s.
+    assert elapsed < 2 + SCHEDULING_SLACK_S
     assert t.status == 200
-    assert 1 <= len(t.body) <= 3 and body.startswith(t.body)  # what came before is kept
+    assert 1 <= len(t.body) <= 5 and body.startswith(t.body)  # what came before is kept
     assert [r.size for r in t.reads] == [1] * len(t.body)
     assert "2 s deadline" in t.ending_detail
-    assert 1.9e9 <= t.t_end_ns <= 2.5e9
+    assert 1.9e9 <= t.t_end_ns <= (2 + SCHEDULING_SLACK_S) * 1e9
 
 
 @pytest.mark.asyncio
 async def test_no_answer_at_all_is_a_deadline() -> None:
     start = time.monotonic()
     t = await _record(hang_before_headers_handler(), limits=Limits(deadline_s=0.5))
-    assert time.monotonic() - start < 1.0
+    assert time.monotonic() - start < 0.5 + SCHEDULING_SLACK_S
     assert t.ending is Ending.DEADLINE
     assert t.status is None and t.t_headers_ns is None
     assert t.ending_detail == "no response within the 0.5 s deadline"
@@ -628,7 +634,7 @@ async def test_a_body_left_open_after_done_is_not_waited_for() -> None:
     start = time.monotonic()
     t = await _record(handler, limits=Limits(deadline_s=30, after_done_s=0.5))
     elapsed = time.monotonic() - start
-    assert elapsed < 2.0
+    assert elapsed < 0.5 + SCHEDULING_SLACK_S  # not the 30 s deadline
     assert t.ending is Ending.DEADLINE
     assert "still open" in t.ending_detail and "[DONE]" in t.ending_detail
     assert t.events[-1].data == "[DONE]"
@@ -639,5 +645,5 @@ async def test_the_after_done_wait_never_extends_the_deadline() -> None:
     handler = sse_events_handler(sse_events(3, done=True), interval=0.3, then="hang")
     start = time.monotonic()
     t = await _record(handler, limits=Limits(deadline_s=1.0, after_done_s=10))
-    assert time.monotonic() - start < 1.6
+    assert time.monotonic() - start < 1.0 + SCHEDULING_SLACK_S  # not the 10 s after [DONE]
     assert t.ending is Ending.DEADLINE
