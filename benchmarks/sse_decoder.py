@@ -23,6 +23,11 @@ count must agree, so no decoder wins by skipping work.  Times are the
 process's CPU time (``time.process_time``), not wall time, so that other
 work on a shared machine slows the figures less.
 
+``--compare FILE`` adds ``conformance.sse (compared)``: the decoder in FILE,
+another version of ``conformance/capture/sse.py`` (for example
+``git show main:conformance/capture/sse.py > /tmp/sse_main.py``), decoding the
+same pieces in the same rounds, so a change's cost is measured side by side.
+
 Memory: each decoder, in a fresh subprocess, decodes a 1 GiB stream of the
 same kind that is generated in pieces as it is read (never held whole) and
 keeps no event; the figure is the peak RSS during decoding (VmHWM, reset just
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import importlib.util
 import json
 import random
 import statistics
@@ -43,6 +49,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 from typing import Any, cast
 
 import httpx
@@ -152,8 +159,8 @@ def iter_huge_event(size: int, piece: int = PIECE) -> Iterator[bytes]:
 # -- the decoders -------------------------------------------------------------
 
 
-def run_ours(pieces: Iterable[bytes]) -> Tally:
-    decoder = SSEDecoder()
+def run_ours(pieces: Iterable[bytes], decoder_class: type[Any] = SSEDecoder) -> Tally:
+    decoder = decoder_class()
     events = chars = 0
     for piece in pieces:
         for event in decoder.feed(piece):
@@ -231,7 +238,22 @@ _STREAMS: dict[str, Callable[[int], Iterator[bytes]]] = {
 Timings = dict[str, tuple[int, list[float]]]  # label: bytes decoded, seconds per round
 
 
-def throughput(size: int, repeat: int) -> Timings:
+COMPARED = "conformance.sse (compared)"
+
+
+def load_decoder(path: Path) -> type[Any]:
+    """The ``SSEDecoder`` class of another version of ``conformance/capture/sse.py``."""
+    # Loaded as a sibling of the real module, so its relative imports resolve.
+    spec = importlib.util.spec_from_file_location("conformance.capture._compared_sse", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    decoder: type[Any] = module.SSEDecoder
+    return decoder
+
+
+def throughput(size: int, repeat: int, compare: Path | None = None) -> Timings:
     """Seconds per decode of a ``size``-byte stream, ``repeat`` rounds per decoder.
 
     Ours also decodes the same events with CRLF line ends, with CR line ends
@@ -241,6 +263,9 @@ def throughput(size: int, repeat: int) -> Timings:
     """
     body = build_stream(size)
     runs = [(name, decode, body) for name, decode in DECODERS.items()]
+    if compare is not None:
+        compared = load_decoder(compare)
+        runs.insert(1, (COMPARED, lambda p: run_ours(p, compared), body))
     runs.append(("conformance.sse, CRLF", run_ours, body.replace(b"\n", b"\r\n")))
     runs.append(("conformance.sse, CR", run_ours, body.replace(b"\n", b"\r")))
     runs.append(("conformance.sse, data:", run_ours, body.replace(b"data: ", b"data:")))
@@ -283,6 +308,15 @@ def _reset_peak_rss() -> None:
 def measure_memory(decoder: str, stream: str, size: int, traced: bool) -> dict[str, Any]:
     """Decode ``size`` bytes of ``stream``; report peak memory (run in a fresh process)."""
     decode = DECODERS[decoder]
+    if decoder == "conformance.sse" and stream != "chat":
+        # The hostile streams test the caps, which the decoder has only when
+        # given (as the recorder gives them): a cap stops decoding there.
+        def capped() -> SSEDecoder:
+            return SSEDecoder(max_line_bytes=1 << 20, max_event_bytes=16 << 20)
+
+        def decode(pieces: Iterable[bytes]) -> Tally:
+            return run_ours(pieces, capped)
+
     make = _STREAMS[stream]
     decode(make(1 << 20))  # warm up: imports, caches, first allocations
     gc.collect()
@@ -328,11 +362,16 @@ def _report_throughput(times: Timings) -> None:
     best = {label: n / MB / min(runs) for label, (n, runs) in times.items()}
     median = {label: n / MB / statistics.median(runs) for label, (n, runs) in times.items()}
     for label in times:
-        print(f"  {label:23} best {best[label]:6.1f} MB/s   median {median[label]:6.1f} MB/s")
+        print(f"  {label:26} best {best[label]:6.1f} MB/s   median {median[label]:6.1f} MB/s")
     for name in ("httpx-sse", "openai", "split"):
         ratio_best = best["conformance.sse"] / best[name]
         ratio_median = median["conformance.sse"] / median[name]
         print(f"  conformance.sse / {name:10} {ratio_best:5.2f}x best, {ratio_median:5.2f}x median")
+    if COMPARED in times:
+        ratio_best = best["conformance.sse"] / best[COMPARED]
+        ratio_median = median["conformance.sse"] / median[COMPARED]
+        ratios = f"{ratio_best:5.2f}x best, {ratio_median:5.2f}x median"
+        print(f"  conformance.sse / compared   {ratios}")
 
 
 def _report_memory(size: int) -> None:
@@ -360,6 +399,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=5, help="rounds per decoder")
     parser.add_argument("--memory-gib", type=float, default=1.0, help="memory stream size")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
+    parser.add_argument(
+        "--compare", type=Path, help="also time the SSEDecoder of this file (another sse.py)"
+    )
     parser.add_argument("--memory", choices=list(DECODERS), help=argparse.SUPPRESS)
     parser.add_argument("--stream", choices=list(_STREAMS), default="chat", help=argparse.SUPPRESS)
     parser.add_argument("--memory-bytes", type=int, default=GIB, help=argparse.SUPPRESS)
@@ -369,7 +411,7 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(measure_memory(args.memory, args.stream, args.memory_bytes, args.traced)))
         return
     print(f"python {sys.version.split()[0]}")
-    _report_throughput(throughput(int(args.size_mb * MB), args.repeat))
+    _report_throughput(throughput(int(args.size_mb * MB), args.repeat, args.compare))
     if not args.no_memory:
         _report_memory(int(args.memory_gib * GIB))
 

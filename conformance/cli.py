@@ -1,7 +1,11 @@
 """``exo-conformance URL [pytest args]``: the suite alone, with an HTML report.
 
-It runs pytest in an empty directory of its own, so the tests and conftest
-files of the directory it is called from are not collected with the suite.
+It runs pytest on an empty directory of its own, with that directory's empty
+``pytest.ini`` as the ini file (``-c``), so the tests, conftest files and
+settings of the directory it is called from take no part.  The root
+directory is the one it is called from: pytest shows node IDs relative to the
+root directory, so a root elsewhere (the temporary directory) would show
+every item as ``../exo-conformance-XXXX/stream.done[stream-basic]``.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ def build_args(url: str, rest: list[str], workdir: Path) -> tuple[list[str], Pat
     """The pytest arguments, and where the HTML report will be."""
     args = [
         str(workdir),
+        "-c",
+        str(workdir / "pytest.ini"),
         "--rootdir",
-        str(workdir),
+        str(Path.cwd()),
         "-p",
         "no:cacheprovider",
         "--exo-url",

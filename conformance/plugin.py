@@ -8,12 +8,11 @@ anyone else's test run.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator, Callable, Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from . import rules as _rules  # noqa: F401 - registers the rule catalog
 from .baseline import BaselineError, render_baseline
@@ -258,16 +257,20 @@ def exo_headers(exo_target: Target) -> dict[str, str]:
     return headers
 
 
-@pytest_asyncio.fixture
-async def exo_client(
-    exo_target: Target, pytestconfig: pytest.Config
-) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx.AsyncClient aimed at the target: base URL, key, deadlines set."""
+@pytest.fixture
+def exo_client(exo_target: Target, pytestconfig: pytest.Config) -> httpx.AsyncClient:
+    """An httpx.AsyncClient aimed at the target: base URL, key, deadlines set.
+
+    A plain fixture, so the plugin needs no async plugin of its own (and
+    brings none of their warnings into a user's run): the client is made
+    outside any event loop and keeps no connection open between requests,
+    so it works in whichever loop the user's async test runs and leaves
+    nothing to close once the test ends.
+    """
     run = _require_run(pytestconfig)
-    async with make_client(
-        api_key=exo_target.api_key, limits=run.limits, base_url=exo_target.url
-    ) as client:
-        yield client
+    return make_client(
+        api_key=exo_target.api_key, limits=run.limits, base_url=exo_target.url, keepalive=False
+    )
 
 
 @pytest.fixture(scope="session")

@@ -17,20 +17,36 @@ from .scenarios import Target
 
 __all__ = ["TargetError", "preflight"]
 
-#: How long preflight waits for the model list; a healthy endpoint answers at once.
-LIST_DEADLINE_S = 15.0
-#: How many listed models to try when none is named (EXO lists every card it knows).
+# Preflight has deadlines of its own, not --exo-timeout's (120 s by default,
+# sized for a long generation): it asks only cheap questions, and a user who
+# starts a run against a target that stalls, drips or redirects should hear so,
+# in one line, within seconds.  Each is one total deadline on one exchange
+# (connect, headers and every body byte), and --exo-timeout still caps it.
+
+#: ``GET /v1/models``: a static list that a healthy endpoint answers at once,
+#: even over a slow link; a stall, a drip or a body that never ends is reported
+#: after this many seconds.
+LIST_DEADLINE_S = 5.0
+#: Each one-token probe of a listed model (``max_tokens: 1``, not streamed): a
+#: loaded model answers well within it; a card that is not loaded may stall,
+#: and each probe gets its own deadline, so one such card cannot eat the others'.
+PROBE_DEADLINE_S = 10.0
+#: How many listed models to try when none is named (EXO lists every card it
+#: knows, loaded or not); with the deadlines above, preflight ends within
+#: LIST_DEADLINE_S + MAX_MODEL_PROBES * PROBE_DEADLINE_S (85 s) whatever happens.
 MAX_MODEL_PROBES = 8
+#: Bodies preflight reads: a model list, a one-token answer.
+PREFLIGHT_MAX_BODY = 4 * 2**20
 
 
 class TargetError(Exception):
     """One line saying why a target cannot be tested."""
 
 
-def _unreachable(url: str, t: Transcript, what: str) -> TargetError:
+def _unreachable(url: str, t: Transcript, what: str, deadline_s: float) -> TargetError:
     reasons = {
         Ending.REFUSED: "connection refused or host not found (is the endpoint running?)",
-        Ending.DEADLINE: f"no answer to {what} within the deadline",
+        Ending.DEADLINE: f"no answer to {what} within {deadline_s:g} s (preflight deadline)",
         Ending.TLS: "TLS handshake failed",
         Ending.RESET: "the connection was reset",
         Ending.PROTOCOL: "the server does not speak HTTP/1.1 correctly",
@@ -39,10 +55,30 @@ def _unreachable(url: str, t: Transcript, what: str) -> TargetError:
     return TargetError(f"{url}: {reason}")
 
 
+def _unfinished(url: str, t: Transcript, deadline_s: float) -> TargetError | None:
+    """A model list whose body did not arrive whole, or None."""
+    if t.ending is Ending.COMPLETE:
+        return None
+    if t.ending is Ending.DEADLINE:
+        got = f"{len(t.body)} body bytes" if t.body else "no body byte"
+        why = f"{got} within {deadline_s:g} s (preflight deadline)"
+    else:
+        why = t.ending_detail or str(t.ending)
+    return TargetError(
+        f"{url}: GET /v1/models answered HTTP {t.status} but its body did not arrive whole: {why}"
+    )
+
+
 def _model_ids(url: str, t: Transcript) -> list[str]:
     if t.status in (401, 403):
         raise TargetError(
             f"{url}: GET /v1/models answered {t.status}: give the API key with --exo-api-key"
+        )
+    if t.status is not None and 300 <= t.status < 400:
+        where = t.header("location") or "no Location header"
+        raise TargetError(
+            f"{url}: GET /v1/models answered HTTP {t.status} (redirect to {where}), expected "
+            "200; redirects are not followed: give the URL of the API itself"
         )
     if t.status != 200:
         raise TargetError(f"{url}: GET /v1/models answered HTTP {t.status}, expected 200")
@@ -84,9 +120,14 @@ async def _answers(
 async def preflight(
     client: httpx.AsyncClient, target: Target, *, timeout: float, model: str | None
 ) -> Target:
-    """The target with its model chosen, or a TargetError."""
+    """The target with its model chosen, or a TargetError.
+
+    With ``model`` named, no model is probed, but the target must still answer
+    ``GET /v1/models`` with a model list in time.
+    """
     secrets = (target.api_key,) if target.api_key else ()
-    quick = Limits(deadline_s=min(timeout, LIST_DEADLINE_S), max_body_bytes=4 * 2**20)
+    list_s = min(timeout, LIST_DEADLINE_S)
+    quick = Limits(deadline_s=list_s, max_body_bytes=PREFLIGHT_MAX_BODY)
     listing = await record(
         client,
         "GET",
@@ -97,11 +138,15 @@ async def preflight(
         secrets=secrets,
     )
     if listing.status is None:
-        raise _unreachable(target.url, listing, "GET /v1/models")
+        raise _unreachable(target.url, listing, "GET /v1/models", list_s)
+    if listing.status == 200:
+        error = _unfinished(target.url, listing, list_s)
+        if error is not None:
+            raise error
     ids = _model_ids(target.url, listing)
     if model:
         return Target(target.url, model, target.api_key, target.label)
-    probe = Limits(deadline_s=timeout, max_body_bytes=4 * 2**20)
+    probe = Limits(deadline_s=min(timeout, PROBE_DEADLINE_S), max_body_bytes=PREFLIGHT_MAX_BODY)
     for candidate in ids[:MAX_MODEL_PROBES]:
         if await _answers(client, target, candidate, probe, secrets):
             return Target(target.url, candidate, target.api_key, target.label)
@@ -109,5 +154,6 @@ async def preflight(
         raise TargetError(f"{target.url}: GET /v1/models lists no model; name one with --exo-model")
     raise TargetError(
         f"{target.url}: none of the first {min(len(ids), MAX_MODEL_PROBES)} listed models "
-        "answered a one-token request; name a loaded model with --exo-model"
+        f"answered a one-token request within {probe.deadline_s:g} s each; "
+        "name a loaded model with --exo-model"
     )

@@ -35,6 +35,7 @@ from wire import (
     redirect_handler,
     respond_handler,
     sse_events_handler,
+    sse_flood_handler,
     sse_forever_handler,
 )
 
@@ -93,6 +94,8 @@ BEHAVIOURS: dict[str, Callable[[str], Handler]] = {
     "drip": lambda _: drip_handler(b"".join(chat_events(["a", "b"])), DRIP_INTERVAL_S),
     # Paced a little, so a dozen runs at once do not starve each other of CPU.
     "forever": lambda _: sse_forever_handler(0.001),
+    # data: {} as fast as the client reads, one chunk each, forever.
+    "flood": lambda _: sse_flood_handler(),
     "huge-line": lambda _: huge_line_handler(50 * MB),
     "huge-body": lambda _: huge_body_handler(200 * MB),
     "gzip": lambda _: gzip_sse_handler(chat_events(["Hello", " there"])),

@@ -147,7 +147,7 @@ def test_a_host_that_never_answers_is_one_line(
     result = pytester.runpytest("--exo-url", silent_server, "--exo-timeout", "1")
     assert result.ret == 3
     text = result.stdout.str() + result.stderr.str()
-    assert "no answer to GET /v1/models within the deadline" in text
+    assert "no answer to GET /v1/models within 1 s (preflight deadline)" in text
 
 
 def test_a_web_page_is_not_an_api(pytester: pytest.Pytester) -> None:

@@ -438,48 +438,62 @@ VECTORS = [
         [("invalid-utf8", 6, 1), ("invalid-utf8", 14, 2)],
     ),
     # -- caps -----------------------------------------------------------------------
+    # A cap never changes what is decoded: past it, decoding stops, and what
+    # was dispatched before is exact.
     Vector(
-        "line-too-long",
-        b"data: 0123456789abcdefXYZ\n\ndata: ok\n\n",
-        [ev("0123456789", 0, 27), ev("ok", 27, 37)],
-        [("line-too-long", 0, 1)],
+        "line-at-the-cap",
+        b"data: 0123456789\n\n",
+        [ev("0123456789", 0, 18)],
         options={"max_line_bytes": 16},
     ),
     Vector(
-        "line-too-long-cuts-on-a-character",
-        "data: éé\n\n".encode(),
-        [ev("é", 0, 12)],
-        [("line-too-long", 0, 1)],
+        "line-too-long",
+        b"data: ok\n\ndata: 0123456789abcdefXYZ\n\ndata: no\n\n",
+        [ev("ok", 0, 10)],
+        [("line-too-long", 10, 3)],
+        options={"max_line_bytes": 16},
+    ),
+    Vector(
+        "line-too-long-on-a-character",
+        "data: a\n\ndata: éé\n\n".encode(),
+        [ev("a", 0, 9)],
+        [("line-too-long", 9, 3)],
         options={"max_line_bytes": 9},
     ),
     Vector(
         "line-too-long-comment",
-        b": " + b"c" * 40 + b"\ndata: x\n\n",
-        [ev("x", 0, 52)],
-        [("line-too-long", 0, 1)],
-        comments=[Comment("c" * 14, 0)],
+        b"data: a\n\n: " + b"c" * 40 + b"\ndata: x\n\n",
+        [ev("a", 0, 9)],
+        [("line-too-long", 9, 3)],
+        comments=[],
         options={"max_line_bytes": 16},
     ),
     Vector(
         "line-too-long-never-ends",
         b"data: 0123456789abcdef",
         [],
-        [("line-too-long", 0, 1), ("unterminated", 0, 1)],
+        [("line-too-long", 0, 1)],
         options={"max_line_bytes": 8},
     ),
     Vector(
-        "line-too-long-cut-to-nothing",
-        "😀😀\n\n".encode(),
+        "line-too-long-mid-event",
+        b"data: 1\ndata: 0123456789\n\n",
         [],
-        [("line-too-long", 0, 1)],
-        options={"max_line_bytes": 3},
+        [("line-too-long", 8, 2)],
+        options={"max_line_bytes": 8},
     ),
     Vector(
         "event-too-large",
-        b"data: 1234\ndata: 5678\ndata: 9\n\ndata: ok\n\n",
-        [ev("1234", 0, 31), ev("ok", 31, 41)],
-        [("event-too-large", 11, 2)],
+        b"data: ok\n\ndata: 1234\ndata: 5678\ndata: 9\n\ndata: ok\n\n",
+        [ev("ok", 0, 10)],
+        [("event-too-large", 21, 4)],
         options={"max_event_bytes": 8},
+    ),
+    Vector(
+        "event-at-the-cap",
+        b"data: 123\ndata: 4567\n\n",
+        [ev("123\n4567", 0, 22)],
+        options={"max_event_bytes": 9},
     ),
     Vector(
         "too-many-diagnostics",
@@ -775,13 +789,16 @@ def test_diagnostics_carry_a_message() -> None:
 
 def test_memory_stays_bounded_on_an_endless_line() -> None:
     decoder = SSEDecoder(max_line_bytes=1024)
+    assert decoder.feed(b"data: ok\n\ndata: ") == [Event(data="ok")]
     piece = b"x" * 4096
-    decoder.feed(b"data: ")
     for _ in range(256):  # 1 MiB of one line
         assert decoder.feed(piece) == []
     assert len(decoder._partial) <= 1024
-    assert decoder.feed(b"\n\ndata: y\n\n") == [Event(data="x" * 1018), Event(data="y")]
-    assert [d.code for d in decoder.diagnostics] == ["line-too-long"]
+    assert decoder.feed(b"\n\ndata: y\n\n") == []  # stopped: nothing after the cap
+    assert decoder.stopped is not None and decoder.stopped.code == "line-too-long"
+    assert decoder.stopped.offset == 10
+    assert decoder.close() == []
+    assert [d.code for d in decoder.diagnostics] == ["line-too-long"]  # not "unterminated"
 
 
 def test_memory_stays_bounded_on_an_endless_event() -> None:
@@ -789,9 +806,48 @@ def test_memory_stays_bounded_on_an_endless_event() -> None:
     for _ in range(1000):
         decoder.feed(b"data: x\n" * 100)
     assert len(decoder._data) <= 1000
-    (event,) = decoder.feed(b"\n")
-    assert event.data == "\n".join(["x"] * 500)
+    assert decoder.feed(b"\n") == []
+    assert decoder.stopped is not None and decoder.stopped.code == "event-too-large"
     assert [d.code for d in decoder.diagnostics] == ["event-too-large"]
+
+
+def test_the_stop_is_recorded_past_the_diagnostics_cap() -> None:
+    decoder = SSEDecoder(max_line_bytes=8, max_diagnostics=1)
+    decoder.feed(b"a\nb\ndata: 0123456789\n\n")
+    assert [d.code for d in decoder.diagnostics] == [
+        "no-colon",
+        "too-many-diagnostics",
+        "line-too-long",
+    ]
+    assert decoder.stopped is decoder.diagnostics[-1]
+
+
+#: A valid event longer than 1 MiB, whose line the old 1 MiB default cut.
+BIG_DATA = "".join(f"{i:07d} é😀 " for i in range(70_000))
+BIG_EVENT = b"data: ok\n\nid: 7\ndata: " + BIG_DATA.encode() + b"\n\ndata: [DONE]\n\n"
+BIG_EVENTS = [Event(data="ok"), Event(data=BIG_DATA, id="7"), Event(data="[DONE]", id="7")]
+
+
+def test_a_long_event_decodes_exactly_with_default_arguments() -> None:
+    assert len(BIG_EVENT) > 1_050_000
+    want = BIG_EVENTS
+    whole = decode(BIG_EVENT, [])
+    assert whole.events == want and whole.diagnostics == []
+    assert whole.events[1].offset == 10 and whole.events[1].end == len(BIG_EVENT) - 14
+    # Byte by byte, through the unfinished-line path (the slow way: 1 MB of feeds).
+    decoder = SSEDecoder()
+    events = [e for i in range(len(BIG_EVENT)) for e in decoder.feed(BIG_EVENT[i : i + 1])]
+    decoder.close()
+    assert events == want and decoder.diagnostics == []
+    assert positions(events) == positions(whole.events)
+
+
+@settings(max_examples=20, deadline=None)
+@given(cuts=st.lists(st.integers(1, len(BIG_EVENT) - 1), max_size=40))
+def test_a_long_event_decodes_exactly_in_random_pieces(cuts: list[int]) -> None:
+    got = decode(BIG_EVENT, sorted(set(cuts)))
+    assert got.events == BIG_EVENTS
+    assert got.diagnostics == []
 
 
 def test_every_code_is_documented() -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "script_markup_handler",
     "sse_events",
     "sse_events_handler",
+    "sse_flood_handler",
     "sse_forever_handler",
     "unused_port",
 ]
@@ -392,6 +393,21 @@ def sse_forever_handler(interval: float = 0.0) -> Handler:
             await conn.send_chunk(b'data: {"n":%d}\n\n' % n)
             n += 1
             await asyncio.sleep(interval)
+
+    return handle
+
+
+def sse_flood_handler(event: bytes = b"data: {}\n\n", per_write: int = 1000) -> Handler:
+    """``event`` forever, as fast as the client reads: one chunk each (so each
+    may be a read of its own), ``per_write`` chunks to a write."""
+    block = chunk(event) * per_write
+
+    async def handle(conn: Conn) -> None:
+        await conn.send_head(chunked=True)
+        writer = conn.writer
+        while not writer.is_closing():
+            writer.write(block)
+            await writer.drain()  # not conn.send: its log of sends would grow forever
 
     return handle
 

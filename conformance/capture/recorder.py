@@ -2,7 +2,8 @@
 
 The recorder is the only part of the tool that touches the network, and it
 treats the server as untrusted: one total deadline covers connect, headers and
-every read; the body, the event count and the longest line are capped; and
+every read; the body, the event count and the longest line are capped, and a
+run-wide budget bounds the bodies and parsed objects all exchanges keep; and
 whatever the server does, :func:`record` returns a transcript whose ``ending``
 says how the exchange stopped.  It never raises for a protocol fault.
 
@@ -17,6 +18,7 @@ import asyncio
 import dataclasses
 import json as jsonlib
 import ssl
+import sys
 import time
 import zlib
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -44,14 +46,29 @@ CLOSE_TIMEOUT_S = 0.25
 MAX_DETAIL_CHARS = 240
 
 
-class BodyBudget:
-    """Body bytes that all the exchanges sharing it may keep together.
+#: What each kept parsed object costs the run's budget on top of its text: the
+#: object itself and its ints.  Measured on CPython 3.11 (tracemalloc): an
+#: Event with its t_ns about 160 bytes plus its data str, a Read 136, a
+#: Comment or Diagnostic about 100 plus its str; rounded up, so the budget
+#: errs towards less memory.  Strings are counted with sys.getsizeof, which
+#: sees 2 or 4 bytes a character in text that is not Latin-1.
+EVENT_COST = 192
+READ_COST = 144
+COMMENT_COST = 128
+DIAGNOSTIC_COST = 128
 
-    ``max_body_bytes`` bounds one exchange, but a run records dozens of them,
-    so against a server that answers everything with an endless body the
-    per-exchange cap alone would let the run hold dozens of times that.  Each
-    exchange may always keep ``floor`` bytes; past that, only what the shared
-    budget has left.
+
+class BodyBudget:
+    """Memory that all the exchanges sharing it may keep together: body bytes
+    and the parsed objects kept for them (events, comments, diagnostics, reads).
+
+    ``max_body_bytes`` and ``max_events`` bound one exchange, but a run
+    records dozens of them, so against a server that answers everything with
+    an endless body, or an endless flood of tiny events, the per-exchange caps
+    alone would let the run hold dozens of times that.  Each exchange may
+    always keep ``floor`` bytes; past that, only what the shared budget has
+    left.  Objects are counted at a fixed cost each plus their strings
+    (:data:`EVENT_COST` and the others).
     """
 
     def __init__(self, total: int, *, floor: int = 256 * 1024) -> None:
@@ -71,6 +88,8 @@ class Limits:
     deadline_s: float = 120.0
     max_body_bytes: int = 16 * MIB
     max_events: int = 100_000
+    #: A longer line ends the exchange (size-cap); what came before is kept.
+    #: The decoder never cuts a line: a cap ends decoding, it does not change it.
     max_line_bytes: int = 1 * MIB
     #: Reads past this many are merged into the last one (stamped with the
     #: latest arrival), so a server writing one byte per chunk cannot make the
@@ -91,14 +110,20 @@ class Limits:
 
 
 def make_client(
-    *, api_key: str | None = None, limits: Limits = Limits(), base_url: str = ""
+    *,
+    api_key: str | None = None,
+    limits: Limits = Limits(),
+    base_url: str = "",
+    keepalive: bool = True,
 ) -> httpx.AsyncClient:
     """An httpx client fit for :func:`record`.
 
     Redirects are never followed (a 307 to another origin must not carry the
     key), proxies from the environment are ignored (the endpoint under test is
     the one named, not whatever ``HTTPS_PROXY`` says), and no single phase may
-    outlast the total deadline.
+    outlast the total deadline.  With ``keepalive=False`` each connection is
+    closed when its response is, so a client that is never closed holds no
+    socket once its responses are read.
     """
     headers = {"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING}
     if api_key:
@@ -109,6 +134,7 @@ def make_client(
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(limits.deadline_s),
+        limits=httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0),
     )
 
 
@@ -208,6 +234,9 @@ class _Recording:
         self.body = bytearray()
         self.wire = 0
         self.merged_reads = 0
+        #: What this exchange has kept, in budget bytes: body and parsed objects.
+        self.kept = 0
+        self.diagnostics_seen = 0
         self.reads: list[Read] = []
         self.events: list[Event] = []
         self.comments: list[Comment] = []
@@ -243,9 +272,9 @@ class _Recording:
             return  # compressed bytes are not an event stream; do not decode them
         content_type = response.headers.get("content-type", "").lower()
         if self.wants_sse or content_type.startswith("text/event-stream"):
-            # The decoder keeps at most max_line_bytes of a line (and says so
-            # in a diagnostic), so a line that never ends cannot grow without
-            # bound even below the body cap.
+            # A line past max_line_bytes stops the decoder (on_read then ends
+            # the exchange), so a line that never ends cannot grow without
+            # bound even below the body cap, and no line is ever cut.
             self.decoder = SSEDecoder(max_line_bytes=self.limits.max_line_bytes)
 
     # -- body ----------------------------------------------------------------
@@ -256,7 +285,7 @@ class _Recording:
         cap = self.limits.max_body_bytes
         budget = cap - len(self.body)
         shared = self.limits.budget
-        run_room = shared.room(len(self.body)) if shared is not None else budget
+        run_room = shared.room(self.kept) if shared is not None else budget
         by_run = run_room < budget  # the run's budget, not this exchange's cap, binds
         budget = min(budget, run_room)
         try:
@@ -268,8 +297,7 @@ class _Recording:
         plain = plain[:budget]
         self._add_read(Read(t_ns, len(self.body), len(plain), len(data)))
         self.body += plain
-        if shared is not None:
-            shared.used += len(plain)
+        self._charge(len(plain))
         if self.decoder is not None:
             self._decode(plain, t_ns)
         got = f"after {len(self.body)} bytes"
@@ -281,9 +309,23 @@ class _Recording:
             detail = f"{what} passed the {_size(cap)} cap (max_body_bytes) {got}"
             raise _Stop(Ending.SIZE_CAP, detail, truncated=True)
 
+    def _charge(self, cost: int) -> None:
+        """Count ``cost`` budget bytes as kept by this exchange (and the run)."""
+        self.kept += cost
+        if self.limits.budget is not None:
+            self.limits.budget.used += cost
+
+    def _room(self) -> int | None:
+        """Budget bytes this exchange may still keep (None: no run budget)."""
+        shared = self.limits.budget
+        return None if shared is None else shared.room(self.kept)
+
     def _add_read(self, read: Read) -> None:
+        # A read is always kept (its bytes were charged just before, or fit
+        # the floor); past max_reads it merges, which costs nothing more.
         if len(self.reads) < max(1, self.limits.max_reads):
             self.reads.append(read)
+            self._charge(READ_COST)
             return
         if not self.merged_reads:
             self.notes.append(f"reads past {self.limits.max_reads} merged into the last one")
@@ -298,15 +340,43 @@ class _Recording:
     def _decode(self, plain: bytes, t_ns: int) -> None:
         assert self.decoder is not None
         self._take(self.decoder.feed(plain), t_ns)
+        stopped = self.decoder.stopped
+        if stopped is not None:
+            cap = _size(self.limits.max_line_bytes)
+            detail = (
+                f"a line longer than the {cap} line cap (max_line_bytes) starts at byte "
+                f"{stopped.offset}; the exchange ends there, what came before is kept"
+            )
+            raise _Stop(Ending.SIZE_CAP, detail, truncated=True)
 
     def _take(self, fresh: list[Event], t_ns: int) -> None:
         assert self.decoder is not None
-        self.events += [dataclasses.replace(e, t_ns=t_ns) for e in fresh]
-        if self.t_done_ns is None and any(e.data == "[DONE]" for e in fresh):
+        room = self._room()
+        cost = 0
+        kept: list[Event] = []
+        size = sys.getsizeof
+        for event in fresh:
+            one = EVENT_COST + size(event.data) + len(event.type) + len(event.id)
+            if room is not None and cost + one > room:
+                break
+            cost += one
+            kept.append(dataclasses.replace(event, t_ns=t_ns))
+        self.events += kept
+        self._charge(cost)
+        if self.t_done_ns is None and any(e.data == "[DONE]" for e in kept):
             self.t_done_ns = t_ns
-        self.comments += [
-            dataclasses.replace(c, t_ns=t_ns) for c in self.decoder.comments[len(self.comments) :]
-        ]
+        over = len(kept) < len(fresh)
+        if not over:
+            over = self._take_comments(t_ns)
+        self._charge_diagnostics()
+        if over:
+            assert self.limits.budget is not None
+            total = _size(self.limits.budget.total)
+            detail = (
+                f"the run's {total} memory budget (bodies and parsed events of all "
+                f"exchanges) ran out after {len(self.events)} events ({len(self.body)} bytes)"
+            )
+            raise _Stop(Ending.EVENT_CAP, detail, truncated=True)
         cap = self.limits.max_events
         if len(self.events) > cap:
             del self.events[cap:]
@@ -314,6 +384,31 @@ class _Recording:
         if self.drop_after is not None and len(self.events) >= self.drop_after:
             got = f"{len(self.events)} events ({len(self.body)} bytes)"
             raise _Stop(Ending.DROPPED, f"closed by the harness after {got}")
+
+    def _take_comments(self, t_ns: int) -> bool:
+        """Keep the decoder's new comments; True if the run's budget ran out."""
+        assert self.decoder is not None
+        fresh = self.decoder.comments[len(self.comments) :]
+        room = self._room()
+        cost = 0
+        fitting = len(fresh)
+        for i, comment in enumerate(fresh):
+            one = COMMENT_COST + sys.getsizeof(comment.text)
+            if room is not None and cost + one > room:
+                fitting = i
+                break
+            cost += one
+        self.comments += [dataclasses.replace(c, t_ns=t_ns) for c in fresh[:fitting]]
+        self._charge(cost)
+        return fitting < len(fresh)
+
+    def _charge_diagnostics(self) -> None:
+        """Count the decoder's new diagnostics (at most max_diagnostics an exchange)."""
+        assert self.decoder is not None
+        fresh = self.decoder.diagnostics[self.diagnostics_seen :]
+        if fresh:
+            self.diagnostics_seen += len(fresh)
+            self._charge(sum(DIAGNOSTIC_COST + sys.getsizeof(d.message) for d in fresh))
 
     # -- the end -------------------------------------------------------------
 

@@ -8,8 +8,11 @@ a CRLF pair, a UTF-8 character or the leading BOM may straddle two feeds.
 Beyond the events a browser would see, it records what a strict reader flags
 (:attr:`SSEDecoder.diagnostics`, codes in :data:`DIAGNOSTIC_CODES`) and the
 comment lines (:attr:`SSEDecoder.comments`), each at its byte offset in the
-body.  Memory stays bounded whatever a server sends: lines, events, stored
-diagnostics and stored comments all have caps.
+body.  With default arguments it decodes any line and any event exactly, as
+the standard has no limits; stored diagnostics and comments have caps.  A
+caller that must bound memory (the recorder) gives ``max_line_bytes`` or
+``max_event_bytes``: a cap never changes what is decoded, it stops decoding
+(:attr:`SSEDecoder.stopped`), so everything dispatched before it is exact.
 
 Speed matters because the recorder decodes every body as it arrives: lines are
 found with ``bytes.split``/``find`` (never a loop per byte), each line is
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import sys
 from collections.abc import Callable, Iterator
 from itertools import chain
 from typing import Any, Final, NamedTuple
@@ -39,8 +43,8 @@ DIAGNOSTIC_CODES: Final[dict[str, str]] = {
     "invalid-utf8": "bytes that are not UTF-8 (decoded as U+FFFD)",
     "id-nul": "an id field whose value contains U+0000 (ignored)",
     "invalid-retry": "a retry field whose value is not ASCII digits only (ignored)",
-    "line-too-long": "a line over max_line_bytes (the rest of it is discarded)",
-    "event-too-large": "an event's data over max_event_bytes (later data lines are discarded)",
+    "line-too-long": "a line over max_line_bytes (decoding stopped there)",
+    "event-too-large": "an event's data over max_event_bytes (decoding stopped there)",
     "unterminated": "the stream ended inside a line or an event (the event is discarded)",
     "too-many-diagnostics": "later diagnostics were not stored",
 }
@@ -54,7 +58,14 @@ _MAX_COMMENT_CHARS: Final = 1024
 # Python refuses to turn longer digit strings into an int (CVE-2020-10735).
 _MAX_RETRY_DIGITS: Final = 4000
 
+#: What no cap means: larger than any body (the short path compares lengths with it).
+_NO_CAP: Final = sys.maxsize
+
 _MakeEvent = Callable[[str, str, str, int | None, int, int], Event]
+
+
+class _CapReached(Exception):
+    """Raised inside the decoder when a cap stops it; caught by ``feed``."""
 
 
 class _Frame(NamedTuple):
@@ -124,22 +135,6 @@ _FAST_EVENTS: Final = _fast_events_work()
 _make_event: Final[_MakeEvent] = _fast_event if _FAST_EVENTS else _plain_event
 
 
-def _clip_utf8(raw: bytes) -> bytes:
-    """``raw`` without a multi-byte character that a cut at its end left incomplete.
-
-    A line cut at max_line_bytes would otherwise end in a U+FFFD that the
-    server never sent.
-    """
-    for back in range(1, min(4, len(raw)) + 1):
-        byte = raw[-back]
-        if byte < 0x80:
-            return raw
-        if byte >= 0xC0:  # the lead byte of the last character
-            size = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
-            return raw if back >= size else raw[:-back]
-    return raw
-
-
 def _show(raw: bytes, limit: int = 40) -> str:
     """A short printable form of server bytes for a diagnostic message."""
     text = raw[: 4 * limit].decode(errors="replace")
@@ -167,9 +162,14 @@ class SSEDecoder:
     feed starts with the LF of a CRLF pair: the only position that depends on
     how the input was split.
 
-    The caps keep memory bounded: a line over ``max_line_bytes`` keeps its
-    first ``max_line_bytes`` bytes; data beyond ``max_event_bytes`` in one
-    event is dropped; at most ``max_diagnostics`` diagnostics are stored,
+    With default arguments nothing a server sends is cut: lines and events of
+    any size decode exactly.  ``max_line_bytes`` and ``max_event_bytes`` (None:
+    no cap) bound memory without changing what is decoded: a line longer than
+    ``max_line_bytes``, or an event whose data grows past ``max_event_bytes``,
+    stops the decoder there.  The feed that met it returns the events
+    dispatched before it, :attr:`stopped` is the ``line-too-long`` or
+    ``event-too-large`` diagnostic (also in :attr:`diagnostics`), and later
+    feeds return nothing.  At most ``max_diagnostics`` diagnostics are stored,
     then one ``too-many-diagnostics``.  Comments are kept for reports, not
     judged: at most ``max_comments`` of them (``comments_dropped`` counts the
     rest), each cut to its first 1024 characters.
@@ -178,22 +178,26 @@ class SSEDecoder:
     def __init__(
         self,
         *,
-        max_line_bytes: int = 1 << 20,
-        max_event_bytes: int = 16 << 20,
+        max_line_bytes: int | None = None,
+        max_event_bytes: int | None = None,
         max_diagnostics: int = 1000,
         max_comments: int = 10_000,
     ) -> None:
-        if max_line_bytes < 1 or max_event_bytes < 1 or max_diagnostics < 0 or max_comments < 0:
+        max_line = _NO_CAP if max_line_bytes is None else max_line_bytes
+        max_event = _NO_CAP if max_event_bytes is None else max_event_bytes
+        if max_line < 1 or max_event < 1 or max_diagnostics < 0 or max_comments < 0:
             raise ValueError("the caps must be positive")
         self.diagnostics: list[Diagnostic] = []
         self.comments: list[Comment] = []
         self.comments_dropped = 0
-        self._max_line = max_line_bytes
-        self._max_event = max_event_bytes
+        #: The cap that stopped decoding (None while decoding goes on).
+        self.stopped: Diagnostic | None = None
+        self._max_line = max_line
+        self._max_event = max_event
         self._max_diagnostics = max_diagnostics
         self._max_comments = max_comments
         # The short path handles a data line only when no cap can apply to it.
-        self._short_max = min(max_line_bytes, max_event_bytes)
+        self._short_max = min(max_line, max_event)
         self._closed = False
         # -- where we are in the bytes -----------------------------------
         self._head: bytes | None = b""  # stream start, held back until the BOM is settled
@@ -202,13 +206,11 @@ class SSEDecoder:
         # The kept bytes of the unfinished line: a bytearray, as a list of
         # pieces would cost some 40 bytes a piece when fed a byte at a time.
         self._partial = bytearray()
-        self._raw = 0  # bytes of the unfinished line seen, kept or not
-        self._overlong = False  # the unfinished line went over max_line_bytes
+        self._raw = 0  # bytes of the unfinished line seen
         self._cr_at = -1  # offset of a CR that ended the last feed: an LF next completes it
         self._cr_line = 0
         # -- the event being built (names from the spec) -----------------
         self._data = bytearray()  # data buffer, as UTF-8
-        self._too_large = False
         self._type = ""  # event type buffer
         self._last_id = ""  # last event ID buffer
         self._retry: int | None = None  # reconnection time
@@ -221,19 +223,25 @@ class SSEDecoder:
         """Decode the next bytes; return the events they dispatched."""
         if self._closed:
             raise RuntimeError("feed() after close()")
+        out: list[Event] = []
+        if self.stopped is not None:
+            return out
+        try:
+            self._feed(chunk, out)
+        except _CapReached:
+            self._partial = bytearray()
+            self._data = bytearray()
+            self._raw = 0
+        return out
+
+    def _feed(self, chunk: bytes | bytearray | memoryview, out: list[Event]) -> None:
         if type(chunk) is not bytes:
             chunk = bytes(chunk)
         if self._head is not None:
             chunk = self._strip_bom(chunk)
         if self._cr_at >= 0 and chunk:
             chunk = self._after_cr(chunk)
-        out: list[Event] = []
-        if (
-            self._raw
-            and self._block < 0
-            and not self._overlong
-            and (0x0A in chunk or 0x0D in chunk)
-        ):
+        if self._raw and self._block < 0 and (0x0A in chunk or 0x0D in chunk):
             # An unfinished line that starts an event ends in this chunk: decode
             # the two as one, so that the event can take the short path.
             self._partial += chunk
@@ -249,13 +257,14 @@ class SSEDecoder:
             chunk = chunk[at:]
         if chunk:
             self._run(chunk, out)
-        return out
 
     def close(self) -> list[Event]:
         """End the stream.  Always ``[]``: an event no blank line ended is discarded."""
         if self._closed:
             return []
         self._closed = True
+        if self.stopped is not None:
+            return []  # a cap stopped decoding: the rest is not the server's end
         if self._cr_at >= 0:
             self._diag("cr-line-end", "a bare CR ends the last line", self._cr_at, self._cr_line)
         if self._raw or self._head or self._data:
@@ -313,37 +322,23 @@ class SSEDecoder:
             self._absorb(chunk[at:] if at else chunk)
             return len(chunk)
         self._absorb(chunk[at:cut])
-        line, clipped = self._take_line()
+        line = bytes(self._partial)
+        self._partial = bytearray()
         start, no = self._pos, self._lineno
         end = start + self._raw + size
         self._raw = 0
-        self._line(line, start, end, no, out, clipped)
+        self._line(line, start, end, no, out)
         self._pos, self._lineno = end, no + 1
         if size == 1 and cr >= 0:
             self._bare_cr(end - 1, no, at_chunk_end=cut + 1 == len(chunk))
         return cut + size
 
     def _absorb(self, piece: bytes) -> None:
-        """Add ``piece`` to the unfinished line, up to max_line_bytes."""
+        """Add ``piece`` to the unfinished line; stop at max_line_bytes."""
         self._raw += len(piece)
-        if self._overlong:
-            return
-        room = self._max_line - len(self._partial)
-        if len(piece) > room:
-            self._overlong = True
+        if self._raw > self._max_line:
             self._too_long(self._pos, self._lineno)
-            piece = piece[:room]
         self._partial += piece
-
-    def _take_line(self) -> tuple[bytes, bool]:
-        """The kept bytes of the unfinished line, and whether it was cut."""
-        line = bytes(self._partial)
-        clipped = self._overlong
-        if clipped:
-            line = _clip_utf8(line)
-        self._partial = bytearray()
-        self._overlong = False
-        return line, clipped
 
     def _run(self, chunk: bytes, out: list[Event]) -> None:
         """Decode ``chunk``, which starts a line.
@@ -499,9 +494,7 @@ class SSEDecoder:
 
     # -- interpreting lines ------------------------------------------------
 
-    def _line(
-        self, line: bytes, start: int, end: int, no: int, out: list[Event], clipped: bool = False
-    ) -> None:
+    def _line(self, line: bytes, start: int, end: int, no: int, out: list[Event]) -> None:
         """Process one complete line (without its line end) found at ``start``.
 
         The line is read as bytes: every byte the spec's steps look at (the
@@ -511,14 +504,11 @@ class SSEDecoder:
         """
         if len(line) > self._max_line:
             self._too_long(start, no)
-            line, clipped = _clip_utf8(line[: self._max_line]), True
-        if not line and not clipped:
+        if not line:
             self._dispatch(end, out)
             return
         if self._block < 0:
             self._block, self._block_line = start, no
-        if not line:
-            return  # a cut line is not a blank line, and has nothing left to read
         if not line.isascii():
             try:
                 line.decode()
@@ -562,17 +552,9 @@ class SSEDecoder:
         Decoding the joined lines gives the same text as decoding each line,
         since no UTF-8 sequence spans an LF.
         """
-        if self._too_large:
-            return
         if len(self._data) + len(value) + 1 > self._max_event:
-            self._too_large = True
-            self._diag(
-                "event-too-large",
-                f"event data over {self._max_event} bytes; later data lines dropped",
-                start,
-                no,
-            )
-            return
+            what = f"event data over {self._max_event} bytes (max_event_bytes)"
+            self._stop("event-too-large", f"{what}; decoding stopped", start, no)
         self._data += value
         self._data.append(0x0A)
 
@@ -609,19 +591,21 @@ class SSEDecoder:
                 )
             )
             self._data = bytearray()
-            self._too_large = False
         self._type = ""
         self._block = -1
 
     # -- diagnostics -------------------------------------------------------
 
     def _too_long(self, start: int, no: int) -> None:
-        self._diag(
-            "line-too-long",
-            f"line over {self._max_line} bytes; the rest of it is discarded",
-            start,
-            no,
-        )
+        what = f"line over {self._max_line} bytes (max_line_bytes)"
+        self._stop("line-too-long", f"{what}; decoding stopped", start, no)
+
+    def _stop(self, code: str, message: str, offset: int, line: int) -> None:
+        """A cap is reached: record why and unwind to :meth:`feed`."""
+        stop = Diagnostic(code, message, offset, line)
+        self.stopped = stop
+        self.diagnostics.append(stop)  # past max_diagnostics too: it says why decoding ended
+        raise _CapReached
 
     def _diag(self, code: str, message: str, offset: int, line: int) -> None:
         stored = len(self.diagnostics)
