@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 from test_reference_support import (
+    CLOCK_TOOL,
     MODEL,
+    WEATHER_TOOL,
     Exchange,
     chat_body,
     clean_framing,
@@ -54,18 +56,6 @@ UNKNOWN_MODEL = chat_body(stream=True, model="no-such-model")
 NO_MESSAGES = {"model": MODEL, "stream": True}
 COMPLETE = chat_body()
 TIMED = chat_body(stream=True, max_tokens=20)
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
-CLOCK_TOOL = {
-    "type": "function",
-    "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
-}
 TOOLS = chat_body("What is the weather in Paris?", stream=True, tools=[WEATHER_TOOL, CLOCK_TOOL])
 
 

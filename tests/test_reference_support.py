@@ -18,8 +18,10 @@ from urllib.parse import urlsplit
 from conformance.reference import MODELS
 
 __all__ = [
+    "CLOCK_TOOL",
     "FAST",
     "MODEL",
+    "WEATHER_TOOL",
     "Exchange",
     "chat_body",
     "clean_framing",
@@ -180,3 +182,21 @@ def clean_framing(clean_body: bytes, faulty_body: bytes) -> bytes:
     return clean_body.replace(clean_id, faulty_id).replace(
         b'"created":' + clean_created, b'"created":' + faulty_created
     )
+
+
+#: Function tools for the tool-call cases of the fault and variant tests.
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
+CLOCK_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}},
+    },
+}

@@ -22,7 +22,9 @@ import openai
 import pytest
 from conftest import ServerFactory
 from test_reference_support import (
+    CLOCK_TOOL,
     MODEL,
+    WEATHER_TOOL,
     Exchange,
     chat_body,
     clean_framing,
@@ -223,21 +225,6 @@ def assert_well_formed(got: Got, finish: str = "stop") -> None:
     assert finishes[-1] == finish and finishes.count(None) == len(finishes) - 1
 
 
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "The current weather in a city.",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
-    },
-}
-CLOCK_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_time",
-        "parameters": {"type": "object", "properties": {"zone": {"type": "string"}}},
-    },
-}
 TOOL_PROMPT = "What is the weather in Paris?"
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..capture.transcript import Event
+from ..capture.transcript import Ending, Event
 from ..scenarios.chat import SHORT_MAX_TOKENS, STREAMS
 from ..schemas import SchemaProblem, validate
 from ..view import ChatView
@@ -113,7 +113,23 @@ def _no_ending(t: ChatView) -> Verdict | None:
             f"the stream reported an error at byte {event.offset}; its ending is "
             "judged by error.stream-event"
         )
+    if t.done is None and not any(s.finish is not None for s in _steps(t)):
+        # Cut short with neither a finish nor [DONE]: error.stream-event and
+        # stream.done own that ending; the finish and usage rules would only repeat it.
+        return skipped(
+            f"the stream ended early with no finish_reason and no [DONE] ({t.ending}); "
+            "see error.stream-event and stream.done"
+        )
+    if t.ending in CUT_BY_HARNESS and t.done is None:
+        return skipped(
+            f"the harness stopped reading before the stream ended ({t.ending_detail or t.ending}); "
+            "see stream.done"
+        )
     return None
+
+
+#: Endings where the harness stopped reading: the server never ended the stream.
+CUT_BY_HARNESS: Final = (Ending.DEADLINE, Ending.SIZE_CAP, Ending.EVENT_CAP, Ending.DROPPED)
 
 
 def _no_choices() -> Verdict:

@@ -17,6 +17,7 @@ from typing import Any
 from ..scenarios.chat import STREAMS
 from ..view import ChatView
 from . import specs
+from .chunk import FINISH_REASONS
 from .common import no_stream
 from .registry import Level, Verdict, failed, passed, rule, skipped
 from .values import is_int, show
@@ -163,9 +164,11 @@ def tool_calls(t: ChatView) -> Verdict:
         problem, at = unplaced
         return failed("every fragment addressed to one call by its index", problem, at=at)
     if not calls:
+        if t.errors:
+            return skipped("the stream reported an error; see error.stream-event")
         if t.asked("tools"):
             return skipped("the model answered without a tool call; nothing to judge")
-        return skipped("no tool calls in the stream")
+        return skipped("the request offered no tools, and the stream made no tool call")
     expected = "tool-call fragments as OpenAI streams them"
     for call in calls.values():
         if call.problems:
@@ -180,7 +183,8 @@ def tool_calls(t: ChatView) -> Verdict:
         if (bad := _arguments_problem(call)) is not None:
             return failed("arguments that join to a JSON object", bad, at=call.first_at)
     allowed = ("tool_calls", "stop") if _named_choice(t) else ("tool_calls",)
-    if reasons and reasons[-1][0] not in allowed:
+    # An invented reason ("done") is chunk.finish-reason's to report, not this rule's.
+    if reasons and reasons[-1][0] not in allowed and reasons[-1][0] in FINISH_REASONS:
         reason, at = reasons[-1]
         return failed(
             f"finish_reason {' or '.join(map(repr, allowed))} after tool calls",
