@@ -12,6 +12,9 @@ The public API for users' own rules (in a ``conftest.py`` or any plugin)::
 
 The names load on first use, so importing one part of the package (the
 decoder, the reference server) does not load the whole rule catalog.
+
+PYTEST_DONT_REWRITE: the plugin holds no test asserts, and ``exo-conformance``
+imports it before pytest starts, which pytest would otherwise warn about.
 """
 
 from __future__ import annotations
