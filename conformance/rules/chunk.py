@@ -13,12 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
-from ..capture.transcript import Ending, Event
+from ..capture.transcript import Event
 from ..scenarios.chat import SHORT_MAX_TOKENS, STREAMS
 from ..schemas import SchemaProblem, validate
 from ..view import ChatView
 from . import specs
-from .common import no_stream
+from .common import CUT_BY_HARNESS, no_stream
 from .registry import Level, Verdict, failed, passed, rule, skipped
 from .values import MISSING, is_int, show, usage_problem
 
@@ -126,10 +126,6 @@ def _no_ending(t: ChatView) -> Verdict | None:
             "see stream.done"
         )
     return None
-
-
-#: Endings where the harness stopped reading: the server never ended the stream.
-CUT_BY_HARNESS: Final = (Ending.DEADLINE, Ending.SIZE_CAP, Ending.EVENT_CAP, Ending.DROPPED)
 
 
 def _no_choices() -> Verdict:

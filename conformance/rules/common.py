@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from ..capture.transcript import Ending
 from ..view import ChatView
 from .registry import Verdict, failed, passed, skipped
 
-__all__ = ["content_type_is", "describe_end", "media_type", "no_stream", "preview"]
+__all__ = [
+    "CUT_BY_HARNESS",
+    "content_type_is",
+    "describe_end",
+    "media_type",
+    "no_stream",
+    "preview",
+]
+
+#: Endings where the harness stopped reading: the server never ended the stream.
+CUT_BY_HARNESS = (Ending.DEADLINE, Ending.SIZE_CAP, Ending.EVENT_CAP, Ending.DROPPED)
 
 
 def no_stream(t: ChatView) -> Verdict | None:

@@ -10,7 +10,7 @@ from ..scenarios.chat import STREAMS
 from ..schemas import validate
 from ..view import ChatView
 from . import specs
-from .common import describe_end, media_type, no_stream, preview
+from .common import CUT_BY_HARNESS, describe_end, media_type, no_stream, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["ERROR_SCENARIOS", "STREAM_ERROR_SCENARIOS", "carries_error", "error_events"]
@@ -22,8 +22,6 @@ STREAM_ERROR_SCENARIOS = ("error-stream-missing-messages", "error-stream-unknown
 
 ENVELOPE = '{"error": {"message", "type", "param", "code"}}'
 ERROR_EVENT = 'data: {"error": {"message": ...}}'
-#: Endings where the harness stopped reading: the server never ended the stream.
-_CUT_BY_HARNESS = (Ending.DEADLINE, Ending.SIZE_CAP, Ending.EVENT_CAP, Ending.DROPPED)
 
 
 # -- what came back -------------------------------------------------------------
@@ -317,7 +315,7 @@ def stream_event(t: ChatView) -> Verdict:
     errors = error_events(t)
     if errors:
         return _reported(errors[0])
-    if t.ending in _CUT_BY_HARNESS:
+    if t.ending in CUT_BY_HARNESS:
         return skipped(
             f"the harness stopped reading before the stream ended "
             f"({t.ending_detail or t.ending}); see stream.done"
