@@ -27,7 +27,7 @@ from typing import Any
 
 from .capture.transcript import Comment, Diagnostic, Ending, Event, Read, Request, Transcript
 
-__all__ = ["DONE", "ChatView", "ErrorEvent", "Payload", "View", "view_of"]
+__all__ = ["DONE", "ChatView", "ErrorEvent", "Finish", "Payload", "View", "view_of"]
 
 #: What a data payload starts with to end an OpenAI stream.
 DONE = "[DONE]"
@@ -49,6 +49,15 @@ class ErrorEvent:
     index: int
     event: Event
     value: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """A non-null ``finish_reason``: the choice it ends, the reason, the chunk carrying it."""
+
+    choice: int
+    reason: str
+    event: Event
 
 
 def _json(text: str) -> Any:
@@ -273,6 +282,23 @@ class ChatView(View):
         return tuple(
             (e, v) for e, v in self._payloads if isinstance(v, dict) and not _is_error(e, v)
         )
+
+    @cached_property
+    def finishes(self) -> tuple[Finish, ...]:
+        """Every non-null ``finish_reason`` in the chunks, in stream order.
+
+        A choice without an integer ``index`` is read as choice 0, as a
+        single-choice client does.
+        """
+        out = []
+        for event, chunk in self._chunks:
+            for choice in chunk.get("choices") or []:
+                if not isinstance(choice, dict) or choice.get("finish_reason") is None:
+                    continue
+                index = choice.get("index", 0)
+                number = index if isinstance(index, int) and not isinstance(index, bool) else 0
+                out.append(Finish(number, str(choice["finish_reason"]), event))
+        return tuple(out)
 
     @cached_property
     def t_first_content_ns(self) -> int | None:

@@ -180,12 +180,8 @@ EXPECTED: dict[str, frozenset[str]] = {
             "consistency.tool-calls",
         }
     ),
-    "mixed-streams": frozenset(
-        {
-            "concurrency.isolation",
-            "concurrency.same-answer",  # the mixed answers differ from the same prompts alone
-        }
-    ),
+    # A stream carries another's code; same-answer leaves the mix to isolation.
+    "mixed-streams": frozenset({"concurrency.isolation"}),
     # Every other non-stream rule (completion.*, consistency.*) skips on a non-200
     # and points at completion.status; streams, errors and the auth probe are untouched.
     "nonstream-500": frozenset({"completion.status"}),

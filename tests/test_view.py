@@ -84,3 +84,18 @@ def test_the_view_reads_what_was_asked() -> None:
     assert view.asked_int("n", 1) == 1  # true is not an integer
     assert view.asked_usage
     assert not ChatView(stream_transcript()).asked_usage
+
+
+def test_finishes_are_read_once_per_choice_in_stream_order_and_not_from_errors() -> None:
+    two = chunk({}, "length")
+    two["choices"].append({"index": 1, "delta": {}, "finish_reason": "stop"})
+    body = (
+        event(chunk({"role": "assistant", "content": "Hi"}))
+        + event({"error": {"message": "x"}, "choices": [{"index": 0, "finish_reason": "stop"}]})
+        + event(two)
+        + event("[DONE]")
+    )
+    view = ChatView(stream_transcript(body))
+    assert [(f.choice, f.reason) for f in view.finishes] == [(0, "length"), (1, "stop")]
+    assert view.finishes[0].event.data == json.dumps(two)
+    assert ChatView(stream_transcript(stream_body(done=False))).finishes[0].reason == "stop"

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..scenarios.nonce import REPEATS, nonce_asked
 from .wire import JsonObject
 
 __all__ = [
@@ -123,6 +124,11 @@ def plan_completion(
     words = MULTIBYTE_WORDS if _wants_multibyte(messages) else PLAIN_WORDS
     length = _length(key, wants_long(messages))
     tokens = [" " + words[_draw(key, i) % len(words)] for i in range(length)]
+    code = nonce_asked({"messages": list(messages)})
+    if code is not None:
+        # A request that asks for a code back gets it, as often as asked: the
+        # proof that concurrent streams stay apart rests on it.
+        tokens = [" " + code] * REPEATS
     finish = "stop"
     if max_tokens is not None and max_tokens < len(tokens):
         tokens, finish = tokens[:max_tokens], "length"

@@ -1,22 +1,26 @@
-"""Concurrent streams: each well-formed, each its own completion, none mixed with another."""
+"""Concurrent streams: each well-formed, each its own completion, none mixed with another.
+
+The proof of a mix-up is a nonce: every concurrent request asks for a code
+of its own (``scenarios/nonce.py``), so a stream that carries another
+request's code carries text generated for that request.  A difference in
+wording alone (batching changes a greedy answer) proves nothing of the kind
+and is ``concurrency.same-answer``'s, a SHOULD.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ..capture.transcript import Ending, Event
+from ..scenarios.nonce import nonce_asked, sightings
 from ..scenarios.sessions import CONCURRENCY
 from ..view import ChatView
 from . import specs
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
-__all__ = ["MIX_EVIDENCE_CHARS", "answer_text"]
+__all__ = ["answer_text"]
 
-#: How much of a stream's text, from where it leaves its own answer, must be
-#: found in another prompt's answer to call it mixed up.  Shorter matches are
-#: too likely by chance.
-MIX_EVIDENCE_CHARS = 12
 #: How much of each text to show around a divergence.
 CONTEXT_CHARS = 40
 
@@ -84,18 +88,10 @@ def _stream_problem(t: ChatView) -> str | None:
         return f"no [DONE]; {describe_end(t)}"
     if t.ending is not Ending.COMPLETE:
         return describe_end(t)
-    if not _finished(t):
+    if not t.finishes:
         # A [DONE] with no finish_reason: the stream was cut, and looks complete.
         return f"[DONE] at byte {t.events[t.done_index() or 0].offset} without any finish_reason"
     return None
-
-
-def _finished(t: ChatView) -> bool:
-    return any(
-        isinstance(c, dict) and c.get("finish_reason") is not None
-        for _, chunk in t.chunks()
-        for c in chunk.get("choices") or []
-    )
 
 
 def _named(t: ChatView, prefix: str) -> list[tuple[str, ChatView]]:
@@ -110,18 +106,17 @@ def _malformed(t: ChatView, streams: list[tuple[str, ChatView]]) -> Verdict | No
     if not bad:
         return None
     name, problem = bad[0]
-    alone_name = f"alone-{name.rsplit('-', 1)[1]}"
-    alone = t.other(alone_name)
+    alone = t.other("alone-0")
     if alone is not None and (alone_problem := _stream_problem(alone)) is not None:
         return skipped(
-            f"the streams fail even when sent alone ({alone_name}: {alone_problem}); "
+            f"the streams fail even when sent alone (alone-0: {alone_problem}); "
             "see headers.status and stream.done"
         )
     more = f" ({len(bad)} of {len(streams)} streams failed)" if len(bad) > 1 else ""
     stream = dict(streams)[name]
     return failed(
         f"{len(streams)} concurrent streams, each HTTP 200 with JSON chunks and [DONE]",
-        f"{name}: {problem}{more}; the same prompt sent alone was answered in full",
+        f"{name}: {problem}{more}; prompt 0 sent alone was answered in full",
         at=0 if stream.body else None,
         source=name,
     )
@@ -151,13 +146,12 @@ def _shared_id(streams: list[tuple[str, ChatView]]) -> Verdict | None:
     return None
 
 
-# -- the same text as alone ------------------------------------------------------------------
+# -- each stream its own code -------------------------------------------------------------
 
 
-def _divergence(a: str, b: str) -> int:
-    """The index of the first character where ``a`` and ``b`` differ."""
-    n = min(len(a), len(b))
-    return next((i for i in range(n) if a[i] != b[i]), n)
+def _codes(streams: list[tuple[str, ChatView]]) -> dict[str, str]:
+    """Stream name -> the code its request asked for (streams whose request asked one)."""
+    return {name: code for name, x in streams if (code := nonce_asked(x.request_json))}
 
 
 def _around(text: str, index: int) -> str:
@@ -165,19 +159,45 @@ def _around(text: str, index: int) -> str:
     return preview(text[start : index + CONTEXT_CHARS], CONTEXT_CHARS * 2)
 
 
-def _source_of(text: str, own: str, index: int, others: dict[str, str]) -> str | None:
-    """Which other answer the text of a stream continues with from ``index``, if any.
+def _mixed(streams: list[tuple[str, ChatView]]) -> Verdict | None:
+    """A failure for the first stream whose text carries another stream's code."""
+    codes = _codes(streams)
+    owners = {code: name for name, code in codes.items()}
+    for name, x in streams:
+        text = answer_text(x)
+        theirs = [s for s in sightings(text, owners) if owners[s.nonce] != name]
+        if not theirs:
+            continue
+        found = theirs[0]
+        own = codes.get(name)
+        return failed(
+            f"{name} carries only its own code {own or '(none asked)'}",
+            f"{name} carries {owners[found.nonce]}'s code {found.nonce} at character "
+            f"{found.at}: {_around(text, found.at)!r}",
+            at=_offset_of(x, found.at),
+            source=name,
+        )
+    return None
 
-    Text found in the stream's own answer too (a token lost or repeated) is no
-    evidence of a mix-up.
-    """
-    for name, other in others.items():
-        if text == other and text:
-            return name
-    evidence = text[index : index + MIX_EVIDENCE_CHARS * 2]
-    if len(evidence) < MIX_EVIDENCE_CHARS or evidence in own:
-        return None
-    return next((name for name, other in others.items() if evidence in other), None)
+
+def _echoed(streams: list[tuple[str, ChatView]]) -> str:
+    """How many streams echoed their own code: what the proof covers."""
+    codes = _codes(streams)
+    if not codes:
+        return "no request asked for a code, so none was checked for another's text"
+    echoed = sum(
+        1 for name, x in streams if name in codes and sightings(answer_text(x), [codes[name]])
+    )
+    return f"none carries another's code ({echoed} of {len(streams)} echoed their own)"
+
+
+# -- the same text as alone ------------------------------------------------------------------
+
+
+def _divergence(a: str, b: str) -> int:
+    """The index of the first character where ``a`` and ``b`` differ."""
+    n = min(len(a), len(b))
+    return next((i for i in range(n) if a[i] != b[i]), n)
 
 
 def _deterministic(t: ChatView) -> tuple[bool, str]:
@@ -195,57 +215,29 @@ def _deterministic(t: ChatView) -> tuple[bool, str]:
     return True, ""
 
 
-def _texts(t: ChatView, prefix: str) -> dict[str, str]:
-    return {name: answer_text(x) for name, x in _named(t, prefix) if _stream_problem(x) is None}
-
-
-def _mixed(t: ChatView, streams: list[tuple[str, ChatView]]) -> Verdict | None:
-    alone = _texts(t, "alone-")
-    concurrent = _texts(t, "stream-")
-    for name, x in streams:
-        index = name.rsplit("-", 1)[1]
-        own = alone.get(f"alone-{index}")
-        text = concurrent[name]
-        if own is None or text == own:
-            continue
-        at = _divergence(text, own)
-        others = {k: v for k, v in {**alone, **concurrent}.items() if not k.endswith(f"-{index}")}
-        source = _source_of(text, own, at, others)
-        if source is None:
-            continue  # a difference, not a mix-up: see concurrency.same-answer
-        return failed(
-            f"{name} carries only prompt {index}'s answer",
-            f"{name} leaves prompt {index}'s answer at character {at} and continues with "
-            f"text of {source}: {_around(text, at)!r}; alone: {_around(own, at)!r}",
-            at=_offset_of(x, at),
-            source=name,
-        )
-    return None
-
-
 @rule(
     "concurrency.isolation",
     level=Level.MUST,
-    requirement="Concurrent streams stay well-formed (HTTP 200, JSON chunks, [DONE]), carry "
-    "distinct completion ids, and none carries text of another stream's answer.",
+    requirement="Concurrent streams stay well-formed (HTTP 200, JSON chunks, a finish_reason, "
+    "[DONE]), carry distinct completion ids, and none carries the code another request "
+    "asked for.",
     spec=specs.OPENAI_CHUNK_OBJECT,
     hint="Keep all per-request state per request: one queue, id and detokenizer per "
     "completion, keyed by the request, never a module-level buffer or `current request` "
-    "variable shared between handlers. A proxy must give each client its own upstream stream.",
+    "variable shared between handlers. Do not end a running stream when another request "
+    "arrives. A proxy must give each client its own upstream stream.",
     scenarios=(CONCURRENCY,),
 )
 def isolation(t: ChatView) -> Verdict:
     streams = _named(t, "stream-")
     if len(streams) < 2:
         return skipped(f"{len(streams)} concurrent streams were recorded; 2 are needed")
-    verdict = _malformed(t, streams) or _shared_id(streams)
+    verdict = _malformed(t, streams) or _shared_id(streams) or _mixed(streams)
     if verdict is not None:
         return verdict
-    deterministic, why = _deterministic(t)
-    summary = f"{len(streams)} concurrent streams, well-formed, with distinct ids"
-    if not deterministic:
-        return passed(f"{summary}; texts not compared: {why}")
-    return _mixed(t, streams) or passed(f"{summary}, none carrying another prompt's text")
+    return passed(
+        f"{len(streams)} concurrent streams, well-formed, with distinct ids; {_echoed(streams)}"
+    )
 
 
 @rule(
@@ -260,27 +252,26 @@ def isolation(t: ChatView) -> Verdict:
 )
 def same_answer(t: ChatView) -> Verdict:
     streams = _named(t, "stream-")
+    if len(streams) < 2:
+        return skipped(f"{len(streams)} concurrent streams were recorded; 2 are needed")
+    if _malformed(t, streams) or _shared_id(streams) or _mixed(streams):
+        # A broken or mixed stream differs for a reason isolation names.
+        return skipped("the concurrent streams broke or mixed; see concurrency.isolation")
     deterministic, why = _deterministic(t)
     if not deterministic:
         return skipped(f"texts not compared: {why}")
-    alone = _texts(t, "alone-")
-    concurrent = _texts(t, "stream-")
-    compared = 0
-    for name, x in streams:
-        index = name.rsplit("-", 1)[1]
-        own, text = alone.get(f"alone-{index}"), concurrent.get(name)
-        if own is None or text is None:
-            continue
-        compared += 1
-        if text != own:
-            at = _divergence(text, own)
-            return failed(
-                f"{name} equal to prompt {index} asked alone",
-                f"{name} differs from its answer alone at character {at}: "
-                f"concurrent {_around(text, at)!r}, alone {_around(own, at)!r}",
-                at=_offset_of(x, at),
-                source=name,
-            )
-    if not compared:
-        return skipped("no concurrent stream had a complete answer alone to compare with")
-    return passed(f"{compared} concurrent answers equal the same prompts asked alone")
+    name, x = streams[0]
+    alone = t.other("alone-0")
+    own, text = answer_text(alone) if alone else "", answer_text(x)
+    if text != own:
+        at = _divergence(text, own)
+        return failed(
+            f"{name} equal to prompt 0 asked alone",
+            f"{name} differs from its answer alone at character {at}: "
+            f"concurrent {_around(text, at)!r}, alone {_around(own, at)!r}",
+            at=_offset_of(x, at),
+            source=name,
+        )
+    return passed(
+        f"{name}, answered among {len(streams)} concurrent streams, equals prompt 0 alone"
+    )

@@ -71,16 +71,6 @@ def _json(text: str) -> Any:
         return None
 
 
-def _finish(t: ChatView) -> tuple[Event, str] | None:
-    """The first chunk that carries a finish_reason, with the reason."""
-    for event, chunk in t.chunks():
-        for choice in chunk.get("choices") or []:
-            reason = choice.get("finish_reason") if isinstance(choice, dict) else None
-            if reason is not None:
-                return event, str(reason)
-    return None
-
-
 def carries_error(t: ChatView) -> bool:
     """Whether the body is an error (a JSON error object or a stream with an error event)."""
     value = t.json()
@@ -320,9 +310,8 @@ def stream_event(t: ChatView) -> Verdict:
             f"the harness stopped reading before the stream ended "
             f"({t.ending_detail or t.ending}); see stream.done"
         )
-    finish = _finish(t)
-    if finish is not None:
-        event, reason = finish
+    if t.finishes:
+        event, reason = t.finishes[0].event, t.finishes[0].reason
         note = "" if t.done_index() is not None else " (but no [DONE]: see stream.done)"
         return passed(
             f"no failure to report: the stream completed with finish_reason "

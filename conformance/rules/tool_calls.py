@@ -111,15 +111,6 @@ def _later(call: Call, at: int, fragment: dict[str, Any], function: dict[str, An
         call.problems.append((f"{repeat}: clients join it to the first", at))
 
 
-def _finish_reasons(t: ChatView) -> list[tuple[str, int]]:
-    return [
-        (str(c["finish_reason"]), event.offset)
-        for event, chunk in t.chunks()
-        for c in chunk.get("choices") or []
-        if isinstance(c, dict) and c.get("index", 0) == 0 and c.get("finish_reason") is not None
-    ]
-
-
 def _named_choice(t: ChatView) -> bool:
     """Whether ``tool_choice`` names one function: OpenAI then finishes with ``stop``."""
     choice = t.asked("tool_choice")
@@ -176,7 +167,7 @@ def tool_calls(t: ChatView) -> Verdict:
             return failed(expected, problem, at=at)
     if t.errors:
         return skipped("the stream reported an error; see error.stream-event")
-    reasons = _finish_reasons(t)
+    reasons = [(f.reason, f.event.offset) for f in t.finishes if f.choice == 0]
     if reasons and reasons[-1][0] == "length":
         return skipped("the answer was cut by max_tokens: its arguments may be partial")
     for call in calls.values():

@@ -16,6 +16,7 @@ from ..capture.recorder import Limits, make_client
 from ..capture.transcript import Transcript
 from .base import RecordContext, Scenario, chat_body
 from .chat import LONG_MAX_TOKENS, LONG_PROMPT
+from .nonce import new_nonces, nonce_prompt
 
 __all__ = [
     "AUTH",
@@ -50,8 +51,9 @@ POLL_WINDOW_S = 2.0
 POLL_INTERVAL_S = 0.1
 #: A reading of the counters is one quick GET; it never waits the full deadline.
 COUNTER_DEADLINE_S = 5.0
-#: Length of each answer in the isolation test: enough text to see a mix-up.
-ISOLATION_MAX_TOKENS = 24
+#: Length limit of each answer in the isolation test: room for the code repeated
+#: REPEATS times (a code is 3 to 6 tokens to a real tokenizer).
+ISOLATION_MAX_TOKENS = 64
 
 
 # -- authentication -----------------------------------------------------------------
@@ -149,36 +151,35 @@ async def _disconnect(ctx: RecordContext) -> Transcript:
 # -- concurrent streams ------------------------------------------------------------------
 
 
-def isolation_prompt(index: int) -> str:
-    """A prompt per stream, each asking about a different number."""
-    number = 17 + 11 * index
-    return f"Write one sentence about the number {number}, and mention {number} in it."
+def isolation_prompt(nonce: str) -> str:
+    """The prompt of one concurrent stream: its own code to repeat (see nonce.py)."""
+    return nonce_prompt(nonce)
 
 
 async def _concurrency(ctx: RecordContext) -> Transcript:
-    """Main: stream 0.  related: "stream-<i>" (concurrent), "alone-<i>", "alone-0-again".
+    """Main: stream 0.  related: "stream-<i>" (concurrent), "alone-0", "alone-0-again".
 
-    The concurrent streams go out at once; then each prompt is asked alone, one
-    after another, and prompt 0 twice, to tell whether the endpoint is
-    deterministic at all.
+    Every stream asks for a code of its own, so a stream that carries another's
+    code proves a mix-up without any other request.  Prompt 0 is then asked
+    alone, twice: whether a broken stream breaks alone too (then it is the
+    single-stream rules' to report), and whether the endpoint is deterministic
+    enough to compare wording.
     """
     count = max(2, ctx.concurrency)
     bodies = [
-        chat_body(ctx.target.model, isolation_prompt(i), max_tokens=ISOLATION_MAX_TOKENS)
-        for i in range(count)
+        chat_body(ctx.target.model, isolation_prompt(code), max_tokens=ISOLATION_MAX_TOKENS)
+        for code in new_nonces(count)
     ]
     streams = await asyncio.gather(
         *(ctx.chat(f"{CONCURRENCY}-stream-{i}", body) for i, body in enumerate(bodies))
     )
     related = [(f"stream-{i}", t) for i, t in enumerate(streams)]
-    if all(t.status is None for t in streams):
-        # Nothing answered at all: one prompt alone shows whether concurrency is
-        # to blame, without waiting out a deadline per prompt.
-        related.append(("alone-0", await ctx.chat(f"{CONCURRENCY}-alone-0", bodies[0])))
-        return dataclasses.replace(streams[0], scenario=CONCURRENCY, related=tuple(related))
-    for i, body in enumerate(bodies):
-        related.append((f"alone-{i}", await ctx.chat(f"{CONCURRENCY}-alone-{i}", body)))
-    related.append(("alone-0-again", await ctx.chat(f"{CONCURRENCY}-alone-0-again", bodies[0])))
+    related.append(("alone-0", await ctx.chat(f"{CONCURRENCY}-alone-0", bodies[0])))
+    if any(t.status is not None for t in streams):
+        # (When nothing answered at all, one prompt alone tells whether
+        # concurrency is to blame, without waiting out a second deadline.)
+        again = await ctx.chat(f"{CONCURRENCY}-alone-0-again", bodies[0])
+        related.append(("alone-0-again", again))
     return dataclasses.replace(streams[0], scenario=CONCURRENCY, related=tuple(related))
 
 
@@ -197,7 +198,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         CONCURRENCY,
-        "concurrent streams with distinct prompts, then each prompt alone",
+        "concurrent streams, each asking for its own code, then prompt 0 alone twice",
         _concurrency,
         exclusive=True,
     ),
