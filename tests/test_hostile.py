@@ -38,15 +38,13 @@ HERE = Path(__file__).resolve().parent
 SERVER_SCRIPT = HERE / "hostile_server.py"
 
 TIMEOUT_S = 3.0
-#: The default of --exo-concurrency: streams sent at once in the isolation test.
-CONCURRENCY = 8
 #: How many deadlines a run against an endpoint that never answers waits, one
 #: after another.  The independent scenarios go at once (1), but auth sends its
 #: wrong-key request after the keyless one (+1); then the exclusive ones, one
 #: at a time: disconnect (the dropped stream, then the next request: 2), and
-#: concurrency (the concurrent streams together: 1; then each of the
-#: CONCURRENCY prompts alone and prompt 0 again: CONCURRENCY + 1).
-SERIAL_DEADLINES = 2 + 2 + 1 + CONCURRENCY + 1
+#: concurrency (the concurrent streams together: 1; then prompt 0 alone: 1,
+#: and no second time when no stream answered).
+SERIAL_DEADLINES = 2 + 2 + 1 + 1
 #: On top: interpreter and plugin start-up, judging and reports (2-3 s alone),
 #: and a dozen runs sharing two cores (measured: up to ~16 s on a busy host).
 SLACK_S = 30.0

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from ..scenarios.sessions import AUTH
 from ..view import ChatView
+from . import specs
 from .common import describe_end, preview
 from .error import carries_error
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["OPEN_ENDPOINT", "RFC9110_401"]
 
-RFC9110_401 = "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.2"
+RFC9110_401 = specs.RFC9110_401  # kept for importers; the link lives in specs
 #: The one reason given, once per target, when no key was configured.
 OPEN_ENDPOINT = "the endpoint is open: no --exo-api-key given"
 REFUSALS = (401, 403)
@@ -34,10 +35,13 @@ def _refusal_problem(t: ChatView) -> str | None:
 
 @rule(
     "auth.required",
-    level=Level.MUST,
+    level=Level.SHOULD,
     requirement="When the endpoint takes an API key, a request without it and a request with a "
     "wrong key each get 401 or 403 and a JSON error body.",
-    spec=RFC9110_401,
+    spec=specs.RFC9110_401,
+    quote="RFC 9110 15.5.2: the 401 (Unauthorized) status code indicates that the request has "
+    "not been applied because it lacks valid authentication credentials for the target "
+    "resource.",
     hint="Check `Authorization: Bearer <key>` (in constant time, e.g. hmac.compare_digest) "
     "before reading the body or starting a generation, on every route, and answer 401 with "
     '{"error": {"message": ..., "type": "invalid_request_error", "param": null, '

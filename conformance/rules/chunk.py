@@ -155,6 +155,12 @@ def _no_chunk_failure(t: ChatView) -> Verdict:
     level=Level.MUST,
     requirement="Every chunk validates as a `chat.completion.chunk` object.",
     spec=specs.OPENAI_CHUNK_OBJECT,
+    quote="OpenAI API reference, the chat completion chunk object: id, choices, created, model "
+    "and object are required, each with its type.",
+    breaks=(
+        "async-openai (Rust) `types/chat.rs` (`CreateChatCompletionStreamResponse` fails to "
+        "deserialize: OpenAIError::JSONDeserialize)",
+    ),
     hint="Build every chunk with the fields OpenAI defines: string `id`, "
     '`"object": "chat.completion.chunk"`, integer `created`, string `model` and '
     "`choices` of `{index, delta, finish_reason}` (finish_reason null until the last). "
@@ -205,7 +211,13 @@ def _unowned(problems: list[SchemaProblem]) -> list[SchemaProblem]:
     "chunk.object",
     level=Level.MUST,
     requirement='Every chunk has `"object": "chat.completion.chunk"`.',
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_OBJECT_TYPE,
+    quote="OpenAI API reference: the object type, which is always `chat.completion.chunk`. "
+    "openai-python `src/openai/lib/streaming/chat/_completions.py` "
+    "`_is_valid_chat_completion_chunk_weak` skips every chunk whose object is anything else.",
+    breaks=(
+        "openai-python client.chat.completions.stream() (drops every such chunk: an empty answer)",
+    ),
     hint='Set `"object": "chat.completion.chunk"` on streamed chunks. `chat.completion` '
     "belongs to the non-stream answer: a server that reuses its non-stream response "
     "model for chunks needs a separate chunk model.",
@@ -265,9 +277,11 @@ def _stable(t: ChatView, name: str) -> Verdict:
 
 @rule(
     "chunk.id-stable",
-    level=Level.MUST,
+    level=Level.SHOULD,
     requirement="Every chunk of a stream carries the same `id`.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_ID,
+    quote="OpenAI API reference: a unique identifier for the chat completion. Each chunk has "
+    "the same ID.",
     hint="Make the completion ID once per request, before the first chunk, and put that "
     "value in every chunk, the usage chunk included.",
     scenarios=STREAMS,
@@ -280,7 +294,9 @@ def id_stable(t: ChatView) -> Verdict:
     "chunk.created-stable",
     level=Level.SHOULD,
     requirement="Every chunk of a stream carries the same `created` time.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_CREATED,
+    quote="OpenAI API reference: the Unix timestamp (in seconds) of when the chat completion "
+    "was created. Each chunk has the same timestamp.",
     hint="Take `created = int(time.time())` once per request and reuse it in every chunk; "
     "computing it per chunk changes it whenever the stream crosses a second.",
     scenarios=STREAMS,
@@ -293,7 +309,7 @@ def created_stable(t: ChatView) -> Verdict:
     "chunk.model-stable",
     level=Level.SHOULD,
     requirement="Every chunk of a stream names the same `model`.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_MODEL,
     hint="Resolve the model name once per request and put it in every chunk; do not let "
     "a proxy or a node in the path rewrite it in some chunks only.",
     scenarios=STREAMS,
@@ -309,7 +325,10 @@ def model_stable(t: ChatView) -> Verdict:
     "chunk.role-first",
     level=Level.MUST,
     requirement='The first delta of each choice carries `"role": "assistant"`.',
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_ROLE,
+    quote="openai-node `src/lib/ChatCompletionStream.ts` `finalizeChatCompletion` throws "
+    "`missing role for choice N` when no delta of a choice carries its role.",
+    breaks=("openai-node ChatCompletionStream (finalChatCompletion() throws)",),
     hint='Start each choice with a delta that has `"role": "assistant"` (OpenAI sends '
     '`{"role": "assistant", "content": ""}` first); clients take the message role '
     "from it.",
@@ -337,7 +356,7 @@ def role_first(t: ChatView) -> Verdict:
     "chunk.role-once",
     level=Level.SHOULD,
     requirement="Only the first delta of a choice carries `role`; later deltas leave it out.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_ROLE,
     hint="Send `role` in the first delta only. Clients merge deltas by concatenating "
     "strings: openai-python's `client.chat.completions.stream()` turns a repeated role "
     'into `"assistantassistant..."`.',
@@ -410,7 +429,16 @@ def _judge_finish(index: int, steps: list[_Step]) -> Verdict | None:
     level=Level.MUST,
     requirement="Each choice gets exactly one non-null `finish_reason`, on its last chunk, "
     "from stop, length, tool_calls, content_filter and function_call.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_FINISH_REASON,
+    quote="OpenAI API reference: the reason the model stopped generating tokens: stop, length, "
+    "content_filter, tool_calls or function_call. openai-node "
+    "`src/lib/ChatCompletionStream.ts` `finalizeChatCompletion` throws `missing finish_reason "
+    "for choice N` without one.",
+    breaks=(
+        "openai-node ChatCompletionStream (finalChatCompletion() throws)",
+        "async-openai (Rust) `types/chat.rs` (`FinishReason` is an enum: another value fails "
+        "to deserialize)",
+    ),
     hint="Send `finish_reason` null on every chunk of a choice but its last, and one of "
     'the OpenAI values on the last ("stop" at an end-of-sequence or stop string, "length" '
     'at max_tokens, "tool_calls" after tool calls); send nothing for that choice after it.',
@@ -438,7 +466,7 @@ def finish_reason(t: ChatView) -> Verdict:
     level=Level.SHOULD,
     requirement="Chunks before the last of a choice carry `finish_reason: null`, present "
     "and null, not absent.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_FINISH_REASON,
     hint='Write `"finish_reason": null` into every chunk until the last. Serialising '
     "with `exclude_none=True` drops it; exclude unset fields instead, or set the field "
     "explicitly.",
@@ -499,7 +527,15 @@ def _usage_chunk_failure(event: Event, chunk: dict[str, Any]) -> Verdict | None:
     requirement="With `stream_options.include_usage`, the last chunk before `[DONE]` has "
     "`choices: []` and integer prompt, completion and total token counts (total = "
     "prompt + completion); no other chunk carries a usage object.",
-    spec=specs.OPENAI_CHAT_CREATE,
+    spec=specs.OPENAI_STREAM_OPTIONS,
+    quote="OpenAI API reference (stream_options.include_usage): if set, an additional chunk "
+    "will be streamed before the data: [DONE] message; its usage field shows the token usage "
+    "statistics for the entire request, and its choices field will always be an empty array.",
+    breaks=(
+        "openai-python client.chat.completions.stream() "
+        "(`src/openai/lib/streaming/chat/_completions.py` `_accumulate_chunk` keeps the last "
+        "chunk's usage: usage anywhere else is lost)",
+    ),
     hint="Read `stream_options.include_usage`. When true, after the chunk with the "
     "finish_reason send one more chunk with the same id, created and model, "
     '`"choices": []` and `"usage": {"prompt_tokens", "completion_tokens", '
@@ -531,7 +567,9 @@ def usage_requested(t: ChatView) -> Verdict:
     "chunk.usage-unrequested",
     level=Level.SHOULD,
     requirement="Without `stream_options.include_usage`, no chunk carries a usage object.",
-    spec=specs.OPENAI_CHAT_CREATE,
+    spec=specs.OPENAI_CHUNK_USAGE,
+    quote="OpenAI API reference: usage is an optional field that will only be present when you "
+    'set stream_options: {"include_usage": true}.',
     hint="Attach usage only when the request sets `stream_options.include_usage: true`; "
     "clients that did not ask index `choices[0]` of every chunk and may choke on extra "
     "usage chunks.",
@@ -632,7 +670,14 @@ def _not_length(t: ChatView, limit: int) -> Verdict | None:
     level=Level.MUST,
     requirement=f"A stream limited by `max_tokens` ({SHORT_MAX_TOKENS}) ends with "
     "`finish_reason: length` and generates no more tokens than asked.",
-    spec=specs.OPENAI_CHAT_CREATE,
+    spec=specs.OPENAI_MAX_TOKENS,
+    quote="OpenAI API reference (finish_reason): `length` if the maximum number of tokens "
+    "specified in the request was reached.",
+    breaks=(
+        "openai-python client.chat.completions.stream() with a response_format "
+        "(`src/openai/lib/streaming/chat/_completions.py` raises LengthFinishReasonError on "
+        "`length` only: a cut answer called `stop` is parsed as if whole)",
+    ),
     hint="Pass `max_tokens` through to the generator, stop after that many tokens and "
     'report `"length"` on the last chunk; a proxy must forward the field unchanged '
     "(EXO ignores `max_completion_tokens`).",
@@ -687,7 +732,13 @@ def _index_failure(t: ChatView, n: int) -> Verdict | None:
     level=Level.MUST,
     requirement="Every choice carries an integer `index` below the requested `n` (0 for "
     "one choice), at most once per chunk, so each index names one choice throughout.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_INDEX,
+    quote="openai-python `src/openai/lib/streaming/chat/_completions.py` "
+    "`_convert_initial_chunk_into_snapshot` files each choice at `choices[choice.index]`.",
+    breaks=(
+        "openai-python client.chat.completions.stream() (IndexError)",
+        "async-openai (Rust) `types/chat.rs` (`index: u32`: a missing index fails to deserialize)",
+    ),
     hint='Give every choice `"index": 0` (or its position among the `n` choices) in '
     "every chunk. Clients file each delta under `choices[index]`: openai-python's stream "
     "helper indexes a list with it, so a missing, string or shifting index breaks or "
@@ -718,7 +769,12 @@ def _content_failure(step: _Step) -> str | None:
     level=Level.MUST,
     requirement="Every choice carries a `delta` object whose `content`, when present, is a "
     "string or null.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_CONTENT,
+    quote="OpenAI API reference: content, the contents of the chunk message, a string or null.",
+    breaks=(
+        "async-openai (Rust) `types/chat.rs` (`content: Option<String>`: a list fails to "
+        "deserialize)",
+    ),
     hint='Send generated text as a JSON string in `delta.content` (`""` or null when a '
     "chunk adds none), never as a list of content parts, a number or an object; clients "
     "append it to a string. Send `delta: {}` rather than leaving the delta out.",
@@ -746,7 +802,9 @@ def delta_content_type(t: ChatView) -> Verdict:
     level=Level.SHOULD,
     requirement="Every chunk carries at least one choice, except the usage chunk that "
     "`stream_options.include_usage` asks for at the end.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_CHOICES,
+    quote="OpenAI API reference: choices can also be empty for the last chunk if you set "
+    'stream_options: {"include_usage": true}.',
     hint="Put at least one choice in every chunk: many clients read `chunk.choices[0]` and "
     "fail with IndexError on an empty list (Azure-style metadata chunks broke LangChain, "
     "pydantic-ai and logfire). Send a `choices: []` chunk only as the requested usage "

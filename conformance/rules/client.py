@@ -156,7 +156,7 @@ def _sdk_run(t: ChatView) -> SdkRun | Verdict:
     level=Level.SHOULD,
     requirement="The official openai Python SDK streams the answer to its end (`[DONE]`) "
     "without an exception, to the same text as the joined deltas.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_STREAM_PARAM,
     hint="Send only `data: {json}` chunk events and `:` comments, no BOM, errors before the "
     f"stream starts as an HTTP error status, and end with `data: [DONE]`. Reproduce with "
     f"`{INSTALL_HINT}` and `client.chat.completions.create(..., stream=True)`.",

@@ -43,7 +43,12 @@ def _completion(t: ChatView) -> dict[str, Any] | Verdict:
     "completion.status",
     level=Level.MUST,
     requirement="A valid non-stream request gets HTTP 200.",
-    spec=specs.RFC9110_STATUS,
+    spec=specs.RFC9110_200,
+    quote="RFC 9110 15.3.1: the 200 (OK) status code indicates that the request has succeeded.",
+    breaks=(
+        "openai-python (APIStatusError)",
+        "openai-node (APIError)",
+    ),
     hint="Answer a valid `stream: false` request with 200 and the chat.completion object; "
     "a proxy must pass the upstream answer through rather than fail on a non-stream body.",
     scenarios=NONSTREAMS,
@@ -63,6 +68,9 @@ def status(t: ChatView) -> Verdict:
     requirement="A non-stream answer is sent as `Content-Type: application/json` "
     "(parameters allowed).",
     spec=specs.RFC9110_CONTENT_TYPE,
+    quote="openai-node `src/internal/parse.ts` `defaultParseResponse` parses the body as JSON "
+    "only when the media type is application/json (or +json); otherwise it returns the text.",
+    breaks=("openai-node (returns a string instead of a ChatCompletion)",),
     hint='Return the completion with `media_type="application/json"` (a JSONResponse), '
     "not text/plain or text/event-stream; clients pick their parser from this header.",
     scenarios=NONSTREAMS,
@@ -78,6 +86,12 @@ def content_type(t: ChatView) -> Verdict:
     level=Level.MUST,
     requirement="A non-stream answer validates as a `chat.completion` object.",
     spec=specs.OPENAI_CHAT_OBJECT,
+    quote="OpenAI API reference, the chat completion object: id, choices, created, model and "
+    "object are required, each with its type.",
+    breaks=(
+        "async-openai (Rust) `types/chat.rs` (`CreateChatCompletionResponse` fails to "
+        "deserialize: OpenAIError::JSONDeserialize)",
+    ),
     hint='Return one JSON object with `id`, `"object": "chat.completion"`, integer '
     '`created`, `model` and `choices` of `{index, message: {"role": "assistant", '
     "content}, finish_reason}`; Actual names the JSON path to fix. A body cut short "
@@ -146,7 +160,14 @@ def _judge_length(t: ChatView, finish: object, tokens: int | None, limit: int) -
     level=Level.MUST,
     requirement=f"A non-stream answer limited by `max_tokens` ({SHORT_MAX_TOKENS}) has "
     "`finish_reason: length` and `usage.completion_tokens` no higher than asked.",
-    spec=specs.OPENAI_CHAT_CREATE,
+    spec=specs.OPENAI_MAX_TOKENS,
+    quote="OpenAI API reference (finish_reason): `length` if the maximum number of tokens "
+    "specified in the request was reached.",
+    breaks=(
+        "openai-python client.chat.completions.parse() (`lib/_parsing/_completions.py` raises "
+        "LengthFinishReasonError on `length` only: a cut answer called `stop` is parsed as if "
+        "whole)",
+    ),
     hint="Pass `max_tokens` through to the generator, stop after that many tokens and "
     'report `"length"`; a proxy must forward the field unchanged.',
     scenarios=("nonstream-max-tokens",),
@@ -178,7 +199,7 @@ def _usage_path(problem: str) -> str:
     level=Level.SHOULD,
     requirement="A non-stream answer carries `usage` with integer prompt, completion and "
     "total token counts, total = prompt + completion.",
-    spec=specs.OPENAI_CHAT_OBJECT,
+    spec=specs.OPENAI_CHAT_USAGE,
     hint='Add `"usage": {"prompt_tokens": P, "completion_tokens": C, "total_tokens": P + C}` '
     "counted by the tokenizer that ran the request; clients bill and trim context by it.",
     scenarios=NONSTREAMS,

@@ -221,7 +221,15 @@ def _deterministic(t: ChatView) -> tuple[bool, str]:
     requirement="Concurrent streams stay well-formed (HTTP 200, JSON chunks, a finish_reason, "
     "[DONE]), carry distinct completion ids, and none carries the code another request "
     "asked for.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_ID,
+    quote="Each request gets its own completion. openai-node `src/lib/ChatCompletionStream.ts` "
+    "`finalizeChatCompletion` throws `missing finish_reason for choice N` on a stream cut "
+    "without its finish.",
+    breaks=(
+        "every client: a user is shown text generated for another request",
+        "openai-python (a stream cut with [DONE] and no finish_reason reads as a whole answer)",
+        "openai-node ChatCompletionStream (finalChatCompletion() throws on the cut stream)",
+    ),
     hint="Keep all per-request state per request: one queue, id and detokenizer per "
     "completion, keyed by the request, never a module-level buffer or `current request` "
     "variable shared between handlers. Do not end a running stream when another request "
@@ -245,7 +253,7 @@ def isolation(t: ChatView) -> Verdict:
     level=Level.SHOULD,
     requirement="On a deterministic endpoint, a prompt answered among concurrent streams gets "
     "the same text as when it is asked alone.",
-    spec=specs.OPENAI_CHAT_CREATE,
+    spec=specs.OPENAI_SEED,
     hint="Batching must not change a greedy answer: check that padding, attention masks and "
     "per-request sampling state (seed, temperature) stay per sequence in a batch.",
     scenarios=(CONCURRENCY,),

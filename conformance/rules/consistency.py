@@ -328,7 +328,7 @@ _HINT_ONE_PATH = (
     level=Level.SHOULD,
     requirement="The joined stream deltas equal the non-stream message content for the same "
     "request (temperature 0, same seed), multi-byte text included.",
-    spec=specs.OPENAI_CHAT_CREATE,
+    spec=specs.OPENAI_SEED,
     hint=_HINT_ONE_PATH + " Decode UTF-8 on whole characters: a detokenizer or proxy that "
     "decodes each read on its own turns a split character into U+FFFD.",
     scenarios=(SCENARIO,),
@@ -389,7 +389,7 @@ def _compare_field(
     "consistency.finish-reason",
     level=Level.SHOULD,
     requirement="The stream's finish_reason equals the non-stream finish_reason.",
-    spec=specs.OPENAI_CHAT_OBJECT,
+    spec=specs.OPENAI_CHAT_FINISH_REASON,
     hint=_HINT_ONE_PATH + " Take finish_reason from the generation's end in both modes "
     "(`length` when max_tokens cut it, `stop` otherwise).",
     scenarios=(SCENARIO,),
@@ -416,7 +416,7 @@ def finish_reason(t: ChatView) -> Verdict:
     level=Level.SHOULD,
     requirement="The stream's usage.completion_tokens (asked for with include_usage) equals "
     "the non-stream usage.completion_tokens.",
-    spec=specs.OPENAI_CHAT_OBJECT,
+    spec=specs.OPENAI_CHAT_USAGE,
     hint="Count completion tokens in one place for both modes; the stream's usage chunk must "
     "count every token the stream sent, no more.",
     scenarios=(SCENARIO,),
@@ -439,7 +439,7 @@ def usage(t: ChatView) -> Verdict:
     "consistency.model",
     level=Level.SHOULD,
     requirement="The stream's chunks name the same model as the non-stream answer.",
-    spec=specs.OPENAI_CHAT_OBJECT,
+    spec=specs.OPENAI_CHAT_MODEL,
     hint="Report one model name in both modes (the one the request resolved to); clients "
     "key caches, billing and tokenizers on it.",
     scenarios=(SCENARIO,),
@@ -498,7 +498,7 @@ def _call_mismatches(stream: tuple[ToolCall, ...], single: tuple[ToolCall, ...])
     level=Level.SHOULD,
     requirement="Tool calls assembled from the stream's deltas (by index: id, type, "
     "function.name, joined function.arguments) equal the non-stream tool calls.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_TOOL_CALLS,
     hint="Stream each call as one fragment with `index`, `id`, `type` and `function.name`, "
     "then fragments with the same `index` carrying pieces of `function.arguments` only; "
     "parse tool calls the same way in both modes.",

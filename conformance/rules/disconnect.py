@@ -12,12 +12,13 @@ from ..scenarios.sessions import (
     generation_stopped,
 )
 from ..view import ChatView
+from . import specs
 from .common import describe_end, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["ASGI_DISCONNECT"]
 
-ASGI_DISCONNECT = "https://asgi.readthedocs.io/en/latest/specs/www.html#disconnect-receive-event"
+ASGI_DISCONNECT = specs.ASGI_DISCONNECT  # kept for importers; the link lives in specs
 Counter = dict[str, int]
 
 
@@ -67,7 +68,13 @@ def _served_problem(t: ChatView) -> str | None:
     level=Level.MUST,
     requirement="After a client drops a stream partway, the next request is served: HTTP 200 "
     "and a body the server ends, with at least one chunk or `[DONE]`, within the deadline.",
-    spec=ASGI_DISCONNECT,
+    spec=specs.ASGI_DISCONNECT,
+    quote="A dropped stream (ASGI http.disconnect) must not take the server down: every later "
+    "client depends on it.",
+    breaks=(
+        "every client: the next request fails (openai-python: APITimeoutError or "
+        "APIConnectionError after its retries)",
+    ),
     hint="Let a client disconnect end the work it started: in the stream generator, catch "
     "asyncio.CancelledError (or poll `await request.is_disconnected()`), stop the generation "
     "and close the upstream stream in a `finally`, so no worker, lock or pooled connection "
@@ -122,7 +129,7 @@ def _change(before: Counter, now: Counter) -> str:
     level=Level.SHOULD,
     requirement=f"When a client drops a stream, its generation stops within {POLL_WINDOW_S:g} s "
     "(judged where the endpoint exposes its generation counters).",
-    spec=ASGI_DISCONNECT,
+    spec=specs.ASGI_DISCONNECT,
     hint="Cancel the generation when the client goes away: a generator cut off by "
     "CancelledError or GeneratorExit must tell the engine to stop (EXO sends TaskCancelled), "
     "and a proxy must close its upstream stream so the upstream sees the disconnect too.",

@@ -110,7 +110,15 @@ def _client_error(t: ChatView, what: str) -> Verdict:
     "error.invalid-json",
     level=Level.MUST,
     requirement="A request body that is not valid JSON gets a 4xx answer.",
-    spec=specs.OPENAI_ERRORS,
+    spec=specs.RFC9110_4XX,
+    quote="RFC 9110 15.5: the 4xx (Client Error) class of status code indicates that the "
+    "client seems to have erred. openai-python `_base_client.py` `_should_retry` retries every "
+    "5xx.",
+    breaks=(
+        "openai-python (a 5xx is sent twice more, then InternalServerError instead of "
+        "BadRequestError)",
+        "openai-node (the same retries)",
+    ),
     hint="Parse the body before anything else and answer a parse failure with 400 and an "
     "error body; never let it reach the model or surface as a 500.",
     scenarios=("error-invalid-json",),
@@ -124,7 +132,10 @@ def invalid_json(t: ChatView) -> Verdict:
     level=Level.MUST,
     requirement="A non-stream chat request without `messages` gets a 4xx answer "
     "(error.stream-request judges the stream one).",
-    spec=specs.OPENAI_CHAT_CREATE,
+    spec=specs.OPENAI_MESSAGES,
+    quote="OpenAI API reference: messages is required. RFC 9110 15.5: a 4xx says the client "
+    "seems to have erred.",
+    breaks=("openai-python (a 5xx is retried, a 200 taken for an answer)",),
     hint="Validate the request (a pydantic model with a required `messages` field does it) "
     "and answer 400 before starting a generation or a stream.",
     scenarios=("error-missing-messages",),
@@ -138,7 +149,12 @@ def missing_messages(t: ChatView) -> Verdict:
     level=Level.MUST,
     requirement="A non-stream request for a model the endpoint does not serve gets a 4xx "
     "answer (OpenAI answers 404 `model_not_found`; error.stream-request judges the stream one).",
-    spec=specs.OPENAI_ERRORS,
+    spec=specs.OPENAI_ERROR_CODES,
+    quote="RFC 9110 15.5: the 4xx (Client Error) class of status code indicates that the "
+    "client seems to have erred; OpenAI answers 404 model_not_found.",
+    breaks=(
+        "openai-python (a 5xx is retried twice, then InternalServerError instead of NotFoundError)",
+    ),
     hint="Look the model up before streaming and answer 404 with code `model_not_found`; "
     "a proxy must pass the upstream status on, not 200 or 502.",
     scenarios=("error-unknown-model",),
@@ -155,7 +171,13 @@ def unknown_model(t: ChatView) -> Verdict:
     level=Level.MUST,
     requirement="An invalid `stream: true` request gets a non-200 status and a JSON error "
     "body, not an event stream.",
-    spec=specs.OPENAI_ERRORS,
+    spec=specs.OPENAI_ERROR_CODES,
+    quote="openai-python raises its typed status errors (BadRequestError, NotFoundError...) "
+    "only for a non-2xx status, before any stream is read.",
+    breaks=(
+        "openai-python (a 200 stream hides the failure: no typed status error, at best an "
+        "APIError mid-stream)",
+    ),
     hint="Validate the request before returning the StreamingResponse: once a 200 "
     "text/event-stream head is sent, clients can no longer see the failure as an HTTP error. "
     "A proxy must read the upstream status before it starts streaming.",
@@ -219,7 +241,7 @@ def _compact(value: Any) -> str:
     level=Level.SHOULD,
     requirement=f"An error answer uses OpenAI's envelope {ENVELOPE}; `param` and `code` may "
     "be null but are present.",
-    spec=specs.OPENAI_ERRORS,
+    spec=specs.OPENAI_ERROR_CODES,
     hint='Return every error as {"error": {"message": ..., "type": ..., "param": ..., '
     '"code": ...}}. With FastAPI, register exception handlers for RequestValidationError '
     'and StarletteHTTPException that build this envelope instead of `{"detail": ...}`.',
@@ -292,7 +314,15 @@ def _reported(found: tuple[int, Event, dict[str, Any]]) -> Verdict:
     level=Level.MUST,
     requirement="A stream that ends early (no finish_reason: an error, a reset, a silent "
     f"close) says why first, in a `{ERROR_EVENT}` event.",
-    spec=specs.OPENAI_STREAMING_GUIDE,
+    spec=specs.OPENAI_STREAM_PARAM,
+    quote="openai-python `src/openai/_streaming.py` `Stream.__stream__` raises APIError on a "
+    "data payload whose `error` is truthy; openai-node `src/core/streaming.ts` "
+    "`Stream.fromSSEResponse` throws APIError the same way.",
+    breaks=(
+        "openai-python (without the event the iteration just ends: a cut answer taken for a "
+        "whole one)",
+        "openai-node (the same)",
+    ),
     hint="Wrap the generation loop in try/except and, on failure, send "
     '`data: {"error": {"message": ..., "type": "server_error", ...}}` then '
     "`data: [DONE]` before closing. A proxy must send such an event when its upstream fails "
@@ -330,7 +360,7 @@ def stream_event(t: ChatView) -> Verdict:
     level=Level.SHOULD,
     requirement="An error event in a stream is followed by `data: [DONE]`, so clients that "
     "wait for it stop reading.",
-    spec=specs.OPENAI_STREAMING_GUIDE,
+    spec=specs.OPENAI_STREAM_PARAM,
     hint="After the error event send `data: [DONE]\\n\\n` and end the response, exactly as "
     "after a normal last chunk.",
     scenarios=STREAMS,

@@ -31,6 +31,11 @@ def _http_failure(t: ChatView) -> Verdict | None:
     requirement="`GET /v1/models` answers 200 with a valid model list: "
     '`{"object": "list", "data": [{id, object: "model", created, owned_by}, ...]}`.',
     spec=specs.OPENAI_MODELS,
+    quote='OpenAI API reference, the model object: id, created, object ("model") and owned_by.',
+    breaks=(
+        "async-openai (Rust) `types/model.rs` (`Model` fails to deserialize without `owned_by` "
+        "or with a string `created`)",
+    ),
     hint='Serve `GET /v1/models` with `{"object": "list", "data": [...]}`, each entry '
     '`{"id", "object": "model", "created": <int>, "owned_by"}`; extra fields are allowed. '
     "Actual names the JSON path to fix.",

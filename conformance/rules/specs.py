@@ -1,23 +1,59 @@
 """Where each requirement comes from: the links rules cite as their spec."""
 
 __all__ = [
+    "ASGI_DISCONNECT",
+    "BY_PATH",
     "EXO_API",
     "NGINX_X_ACCEL",
+    "OPENAI_CHAT_CHOICES",
     "OPENAI_CHAT_CREATE",
+    "OPENAI_CHAT_FINISH_REASON",
+    "OPENAI_CHAT_MODEL",
     "OPENAI_CHAT_OBJECT",
+    "OPENAI_CHAT_USAGE",
+    "OPENAI_CHUNK_CHOICES",
+    "OPENAI_CHUNK_CONTENT",
+    "OPENAI_CHUNK_CREATED",
+    "OPENAI_CHUNK_DELTA",
+    "OPENAI_CHUNK_FINISH_REASON",
+    "OPENAI_CHUNK_ID",
+    "OPENAI_CHUNK_INDEX",
+    "OPENAI_CHUNK_MODEL",
     "OPENAI_CHUNK_OBJECT",
+    "OPENAI_CHUNK_OBJECT_TYPE",
+    "OPENAI_CHUNK_ROLE",
+    "OPENAI_CHUNK_TOOL_CALLS",
+    "OPENAI_CHUNK_USAGE",
     "OPENAI_ERRORS",
+    "OPENAI_ERROR_CODES",
+    "OPENAI_MAX_TOKENS",
+    "OPENAI_MESSAGES",
     "OPENAI_MODELS",
+    "OPENAI_MODEL_PARAM",
+    "OPENAI_SEED",
     "OPENAI_STREAMING_GUIDE",
+    "OPENAI_STREAM_OPTIONS",
+    "OPENAI_STREAM_PARAM",
+    "OPENAI_TOOLS",
+    "RFC3629_SYNTAX",
     "RFC3629_UTF8",
     "RFC8259_JSON",
+    "RFC8259_OBJECTS",
+    "RFC9110_4XX",
+    "RFC9110_200",
+    "RFC9110_401",
     "RFC9110_CONTENT_ENCODING",
     "RFC9110_CONTENT_TYPE",
     "RFC9110_STATUS",
     "RFC9111_CACHE_CONTROL",
+    "RFC9111_NO_CACHE",
     "SEED_PROXY",
     "WHATWG_SSE",
+    "WHATWG_SSE_AUTHORING",
+    "WHATWG_SSE_INTERPRETING",
     "WHATWG_SSE_MIME",
+    "WHATWG_SSE_PARSING",
+    "WHATWG_SSE_PROCESSING",
 ]
 
 OPENAI_CHAT_CREATE = "https://platform.openai.com/docs/api-reference/chat/create"
@@ -42,3 +78,51 @@ NGINX_X_ACCEL = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy
 EXO_API = "https://github.com/exo-explore/exo"
 # The proxy lifecycle bug this project was born from, written up in this repository.
 SEED_PROXY = "docs/proxy-lifecycle.md"
+
+
+# -- the most precise sections (anchors), for the rules' ``spec`` -----------------------
+
+_CHAT_CREATE = OPENAI_CHAT_CREATE + "#chat_create-"
+_CHUNK = OPENAI_CHUNK_OBJECT + "#chat_streaming-streaming-"
+_CHAT = OPENAI_CHAT_OBJECT + "#chat_object-"
+_SSE = "https://html.spec.whatwg.org/multipage/server-sent-events.html#"
+
+OPENAI_STREAM_PARAM = _CHAT_CREATE + "stream"
+OPENAI_STREAM_OPTIONS = _CHAT_CREATE + "stream_options"
+OPENAI_MAX_TOKENS = _CHAT_CREATE + "max_tokens"
+OPENAI_MESSAGES = _CHAT_CREATE + "messages"
+OPENAI_MODEL_PARAM = _CHAT_CREATE + "model"
+OPENAI_SEED = _CHAT_CREATE + "seed"
+OPENAI_TOOLS = _CHAT_CREATE + "tools"
+OPENAI_CHUNK_ID = _CHUNK + "id"
+OPENAI_CHUNK_CREATED = _CHUNK + "created"
+OPENAI_CHUNK_MODEL = _CHUNK + "model"
+OPENAI_CHUNK_OBJECT_TYPE = _CHUNK + "object"
+OPENAI_CHUNK_CHOICES = _CHUNK + "choices"
+OPENAI_CHUNK_INDEX = _CHUNK + "choices-index"
+OPENAI_CHUNK_DELTA = _CHUNK + "choices-delta"
+OPENAI_CHUNK_ROLE = _CHUNK + "choices-delta-role"
+OPENAI_CHUNK_CONTENT = _CHUNK + "choices-delta-content"
+OPENAI_CHUNK_TOOL_CALLS = _CHUNK + "choices-delta-tool_calls"
+OPENAI_CHUNK_FINISH_REASON = _CHUNK + "choices-finish_reason"
+OPENAI_CHUNK_USAGE = _CHUNK + "usage"
+OPENAI_CHAT_CHOICES = _CHAT + "choices"
+OPENAI_CHAT_FINISH_REASON = _CHAT + "choices-finish_reason"
+OPENAI_CHAT_USAGE = _CHAT + "usage"
+OPENAI_CHAT_MODEL = _CHAT + "model"
+OPENAI_ERROR_CODES = OPENAI_ERRORS + "#api-errors"
+WHATWG_SSE_PROCESSING = _SSE + "sse-processing-model"
+WHATWG_SSE_PARSING = _SSE + "parsing-an-event-stream"
+WHATWG_SSE_INTERPRETING = _SSE + "event-stream-interpretation"
+WHATWG_SSE_AUTHORING = _SSE + "authoring-notes"
+RFC9110_200 = "https://www.rfc-editor.org/rfc/rfc9110#section-15.3.1"
+RFC9110_4XX = "https://www.rfc-editor.org/rfc/rfc9110#section-15.5"
+RFC9110_401 = "https://www.rfc-editor.org/rfc/rfc9110#section-15.5.2"
+RFC9111_NO_CACHE = "https://www.rfc-editor.org/rfc/rfc9111#section-5.2.2.4"
+RFC8259_OBJECTS = "https://www.rfc-editor.org/rfc/rfc8259#section-4"
+RFC3629_SYNTAX = "https://www.rfc-editor.org/rfc/rfc3629#section-4"
+ASGI_DISCONNECT = "https://asgi.readthedocs.io/en/latest/specs/www.html#disconnect-receive-event"
+
+#: Specs whose address names the section by its path (the object pages of the
+#: reference, this repository's write-up): there is no finer anchor.
+BY_PATH = frozenset({OPENAI_CHUNK_OBJECT, OPENAI_CHAT_OBJECT, OPENAI_MODELS, SEED_PROXY, EXO_API})

@@ -39,7 +39,11 @@ def _diagnostic_failure(expected: str, d: Diagnostic, t: ChatView) -> Verdict:
     "sse.utf8",
     level=Level.MUST,
     requirement="The event stream is valid UTF-8.",
-    spec=specs.WHATWG_SSE,
+    spec=specs.WHATWG_SSE_INTERPRETING,
+    quote="WHATWG HTML: streams must be decoded using the UTF-8 decode algorithm. "
+    "openai-python `src/openai/_streaming.py` `SSEDecoder._decode_lines` decodes each line "
+    'strictly (`raw_line.decode("utf-8")`).',
+    breaks=("openai-python (UnicodeDecodeError mid-stream)",),
     hint="Encode every event as UTF-8 and never cut a multi-byte character when "
     "splitting text into chunks (split on characters, not bytes).",
     scenarios=STREAMS,
@@ -56,7 +60,14 @@ def utf8(t: ChatView) -> Verdict:
     level=Level.MUST,
     requirement="The last event ends with a blank line; an unterminated event is discarded "
     "by every conforming reader.",
-    spec=specs.WHATWG_SSE,
+    spec=specs.WHATWG_SSE_INTERPRETING,
+    quote="WHATWG HTML: if the file ends in the middle of an event, before the final empty "
+    "line, the incomplete event is not dispatched.",
+    breaks=(
+        "openai-python (`SSEDecoder.decode` dispatches on the blank line only: the last event "
+        "is lost)",
+        "openai-node (`SSEDecoder.decode`: the same)",
+    ),
     hint="End every event, `[DONE]` included, with a blank line: write `data: ...\\n\\n`.",
     scenarios=STREAMS,
 )
@@ -78,7 +89,14 @@ def terminated(t: ChatView) -> Verdict:
     "sse.data-json",
     level=Level.MUST,
     requirement="Every data payload but `[DONE]` is one JSON object.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_STREAM_PARAM,
+    quote="openai-python `src/openai/_streaming.py` `Stream.__stream__` parses every data "
+    "payload before [DONE] with `sse.json()`; openai-node `src/core/streaming.ts` "
+    "`Stream.fromSSEResponse` with `JSON.parse`.",
+    breaks=(
+        "openai-python (json.JSONDecodeError)",
+        "openai-node (SyntaxError from JSON.parse)",
+    ),
     hint="Serialise each chunk with one `json.dumps` call into one `data:` line; do not "
     "send plain text, Python reprs or JSON split across several events.",
     scenarios=STREAMS,
@@ -101,7 +119,8 @@ def data_json(t: ChatView) -> Verdict:
     "sse.fields",
     level=Level.SHOULD,
     requirement="The stream uses only `data`, `event`, `id` and `retry` fields and comments.",
-    spec=specs.WHATWG_SSE,
+    spec=specs.WHATWG_SSE_INTERPRETING,
+    quote="WHATWG HTML: a field whose name is not event, data, id or retry is ignored.",
     hint="Start every line with `data:`, `event:`, `id:`, `retry:` or `:` (comment); "
     "readers silently drop anything else.",
     scenarios=STREAMS,
@@ -122,7 +141,9 @@ def fields(t: ChatView) -> Verdict:
     level=Level.SHOULD,
     requirement="Chunks are sent as default `message` events (no `event:` field), which is "
     "what OpenAI clients and EventSource.onmessage read; `event: error` carries a failure.",
-    spec=specs.WHATWG_SSE,
+    spec=specs.WHATWG_SSE_INTERPRETING,
+    quote='WHATWG HTML: the event type defaults to "message"; EventSource.onmessage and OpenAI '
+    "clients read message events.",
     hint="Drop the `event:` line from chunk events; OpenAI-compatible clients read only "
     "unnamed events.",
     scenarios=STREAMS,
@@ -145,7 +166,9 @@ def event_type(t: ChatView) -> Verdict:
     "sse.bom",
     level=Level.SHOULD,
     requirement="The stream does not start with a byte order mark.",
-    spec=specs.WHATWG_SSE,
+    spec=specs.WHATWG_SSE_PARSING,
+    quote="WHATWG HTML: one leading U+FEFF BYTE ORDER MARK character must be ignored if any "
+    "are present; readers that do not strip it misread the first field.",
     hint="Write the body as UTF-8 without a BOM; readers that do not strip it lose the "
     "first event.",
     scenarios=STREAMS,

@@ -20,7 +20,14 @@ CLOSE_GRACE_MS = 1000.0
     "stream.done",
     level=Level.MUST,
     requirement="The stream ends with `data: [DONE]`.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_STREAM_PARAM,
+    quote="OpenAI API reference (stream): tokens will be sent as data-only server-sent events "
+    "as they become available, with the stream terminated by a data: [DONE] message.",
+    breaks=(
+        "async-openai over reqwest-eventsource (`EventSource::poll_next`: a body that ends "
+        "without [DONE] is `Error::StreamEnded`, passed to the caller as a StreamError, and "
+        "the request is sent again)",
+    ),
     hint="Send `data: [DONE]\\n\\n` after the last chunk, also after an error event; a "
     "proxy must keep the upstream stream open until it has passed `[DONE]` on: open "
     "`client.stream(...)` inside the response generator, not in an `async with` around "
@@ -50,9 +57,13 @@ def done(t: ChatView) -> Verdict:
     "stream.after-done",
     level=Level.MUST,
     requirement="No event follows `data: [DONE]`.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
-    quote="openai-python's Stream stops iterating at the first data that starts with [DONE].",
-    breaks=("openai-python (drops the events)", "LangChain (drops the events)"),
+    spec=specs.OPENAI_STREAM_PARAM,
+    quote="openai-python `src/openai/_streaming.py` `Stream.__stream__` stops at the first "
+    "data that starts with [DONE] (`break`); nothing after it is read.",
+    breaks=(
+        "openai-python (drops the events)",
+        "openai-node (`Stream.fromSSEResponse` skips everything after [DONE])",
+    ),
     hint="Stop writing after `[DONE]` and end the response; clients stop reading there "
     "and any later event is lost.",
     scenarios=STREAMS,
@@ -78,7 +89,7 @@ def after_done(t: ChatView) -> Verdict:
     "stream.after-done-bytes",
     level=Level.SHOULD,
     requirement="Nothing but line ends follows `data: [DONE]`: no comment, no stray bytes.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_STREAM_PARAM,
     quote="Clients stop reading at [DONE], so trailing bytes are never read; a client that "
     "reuses the connection or a strict reader may still trip on them.",
     hint="End the response right after writing `data: [DONE]\\n\\n`.",
@@ -106,7 +117,11 @@ def after_done_bytes(t: ChatView) -> Verdict:
     "stream.closes",
     level=Level.MUST,
     requirement=f"The body ends within {CLOSE_GRACE_MS:.0f} ms of `data: [DONE]`.",
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_STREAM_PARAM,
+    quote="openai-node `src/core/streaming.ts` `Stream.fromSSEResponse` keeps reading after "
+    "[DONE] (`if (done) continue;`) until the body ends, so its loop ends only when the server "
+    "closes.",
+    breaks=("openai-node (the `for await` over the stream hangs until the body closes)",),
     hint="Return from the response generator right after yielding `[DONE]`; a proxy must "
     "close its side when the upstream stream ends.",
     scenarios=STREAMS,
@@ -214,9 +229,9 @@ def _decode_ns_per_token(t: ChatView, long_tokens: int) -> tuple[float | None, s
     "stream.incremental",
     level=Level.MUST,
     requirement="Token events arrive as they are generated, not held back and released in bursts.",
-    spec=specs.OPENAI_STREAMING_GUIDE,
-    quote="Streaming lets a client show partial output as it is generated; a stream "
-    "held back and released at once is, to the client, a non-stream answer that came late.",
+    spec=specs.OPENAI_STREAM_PARAM,
+    quote="OpenAI API reference (stream): if set to true, the model response data will be "
+    "streamed to the client as it is generated using server-sent events.",
     breaks=(
         "chat UIs (nothing shows until the end)",
         "clients that time out waiting for the first token",

@@ -134,7 +134,7 @@ def _arguments_problem(call: Call) -> str | None:
     "from 0; the first fragment of a call carries `id`, `type` and `function.name`, later "
     "ones only `index` and argument pieces; the arguments join to a JSON object; the "
     'choice finishes with `"tool_calls"` (or `"stop"` when `tool_choice` names the function).',
-    spec=specs.OPENAI_CHUNK_OBJECT,
+    spec=specs.OPENAI_CHUNK_TOOL_CALLS,
     quote="openai-python's ChatCompletionStreamState files each fragment under "
     "tool_calls[fragment.index] and concatenates its strings.",
     breaks=(
