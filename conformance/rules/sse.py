@@ -167,8 +167,9 @@ def event_type(t: ChatView) -> Verdict:
     level=Level.SHOULD,
     requirement="The stream does not start with a byte order mark.",
     spec=specs.WHATWG_SSE_PARSING,
-    quote="WHATWG HTML: one leading U+FEFF BYTE ORDER MARK character must be ignored if any "
-    "are present; readers that do not strip it misread the first field.",
+    quote="WHATWG HTML: the stream grammar allows one leading byte order mark "
+    "(`stream = [ bom ] *event`) and the UTF-8 decode strips it; a reader that does not "
+    "reads the first field name with U+FEFF in front.",
     hint="Write the body as UTF-8 without a BOM; readers that do not strip it lose the "
     "first event.",
     scenarios=STREAMS,
