@@ -1,11 +1,11 @@
-"""Regenerate docs/fault-matrix.md and docs/must-necessity.md from a fresh run.
+"""Regenerate docs/fault-matrix.md, docs/must-necessity.md and docs/verdicts.md from a fresh run.
 
     python scripts/fault_matrix.py [--jobs N] [--check] [--faults NAME ...] [--proxy]
 
 Runs the whole suite against the reference server once per fault (and the
 clean server without and with an API key, the clean proxy and the seed-bug
-proxy), then writes both documents.  ``--check`` writes nothing and exits 1
-when either would change.  ``--proxy`` instead runs every entry behind the
+proxy), then writes the three documents.  ``--check`` writes nothing and exits 1
+when any would change.  ``--proxy`` instead runs every entry behind the
 fixed proxy too (fault applied at the server) and prints where the proxy
 changes what the suite sees.
 """
@@ -25,6 +25,7 @@ from matrix import (
     must_necessity,
     render_matrix,
     render_necessity,
+    render_verdicts,
     run_matrix,
 )
 
@@ -33,6 +34,7 @@ __all__ = ["main"]
 ROOT = Path(__file__).resolve().parent.parent
 MATRIX_DOC = ROOT / "docs" / "fault-matrix.md"
 NECESSITY_DOC = ROOT / "docs" / "must-necessity.md"
+VERDICTS_DOC = ROOT / "docs" / "verdicts.md"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -70,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     docs = {
         MATRIX_DOC: render_matrix(rows),
         NECESSITY_DOC: render_necessity(must_necessity(rows)),
+        VERDICTS_DOC: render_verdicts(rows),
     }
     stale = [
         path

@@ -26,6 +26,7 @@ from matrix import (
     must_necessity,
     render_matrix,
     render_necessity,
+    render_verdicts,
     run_matrix,
 )
 
@@ -315,6 +316,32 @@ def test_must_necessity_counts_sole_must_failures() -> None:
     assert text == render_necessity(shuffled)
 
 
+def test_verdicts_list_variants_with_their_must_failures_and_faults_with_their_rules() -> None:
+    def row(name: str, *findings: tuple[str, str]) -> Row:
+        found = frozenset(Finding(r, lvl, "failed") for r, lvl in findings)
+        return Row(Case(name), found, frozenset())
+
+    variant, other_variant = sorted(VALID_VARIANTS)[:2]
+    fault, other_fault = sorted(FAULT_NAMES)[:2]
+    rows = [
+        row(variant),
+        row(other_variant, ("stream.done", "MUST"), ("headers.cache-control", "SHOULD")),
+        row(fault, ("stream.done", "MUST"), ("sse.utf8", "MUST"), ("sse.fields", "SHOULD")),
+        row(other_fault, ("headers.cache-control", "SHOULD")),
+        row(None),  # the correct endpoint is the matrix's, not a catalog entry
+    ]
+    text = render_verdicts(rows)
+    assert "**1 of 2 valid variants trip no MUST rule.**" in text
+    assert "**1 of 2 faults trip a MUST rule.**" in text
+    lines = text.splitlines()
+    (mine,) = [line for line in lines if line.startswith(f"| `{other_variant}` |")]
+    assert mine.endswith("| 1: `stream.done` | `headers.cache-control` |")
+    (mine,) = [line for line in lines if line.startswith(f"| `{fault}` |")]
+    assert mine.endswith("| `sse.utf8`, `stream.done` | `sse.fields` |")
+    assert f"- `{fault}`: `sse.utf8`, `stream.done`" in lines  # a double trip, listed
+    assert text == render_verdicts(rows[::-1])
+
+
 # -- the matrix, on real sockets ----------------------------------------------------
 
 
@@ -394,11 +421,14 @@ def test_documents_match_a_fresh_run(matrix: dict[Case, Row]) -> None:
     rows = [_row(matrix, case) for case in all_cases()]
     matrix_doc = ROOT / "docs" / "fault-matrix.md"
     necessity_doc = ROOT / "docs" / "must-necessity.md"
+    verdicts_doc = ROOT / "docs" / "verdicts.md"
     regenerate = "regenerate with: python scripts/fault_matrix.py"
     assert matrix_doc.read_text(encoding="utf-8") == render_matrix(rows), regenerate
     assert necessity_doc.read_text(encoding="utf-8") == render_necessity(must_necessity(rows)), (
         regenerate
     )
+    assert verdicts_doc.is_file(), regenerate
+    assert verdicts_doc.read_text(encoding="utf-8") == render_verdicts(rows), regenerate
 
 
 def test_necessity_reads_must_rules_from_the_registry() -> None:
