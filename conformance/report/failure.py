@@ -1,7 +1,8 @@
 """The one failure layout used everywhere: terminal, HTML, JSON messages.
 
 rule ID and level, requirement, expected, actual, the bytes that show it, fix
-hint, spec link and a curl command that reproduces the request.
+hint, spec link, the clients known to break and a curl command that
+reproduces the request.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def format_failure(
         out.append(textwrap.indent(show_bytes(data), "    | "))
     out.append(_field("hint", rule.hint))
     out.append(_field("spec", rule.spec))
+    if rule.breaks:
+        out.append(_field("breaks", "\n".join(rule.breaks)))
     request = transcript.request
     if request.url:
         with_key = any(k.lower() == "authorization" for k, _ in request.headers)

@@ -90,6 +90,8 @@ def rule_extra_html(
         parts.append(_wire_block(verdict, transcript))
     parts.append(_field("hint", rule.hint))
     parts.append(f"<dt>spec</dt><dd>{spec_link(rule.spec)}</dd>")
+    if rule.breaks:
+        parts.append(_field("breaks", "; ".join(rule.breaks)))
     if transcript is not None:
         parts.append(_curl(transcript))
     parts.append("</dl>")
