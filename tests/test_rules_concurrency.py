@@ -84,10 +84,26 @@ def test_isolation_fails_on_a_malformed_stream() -> None:
     verdict = judge("concurrency.isolation", recorded(streams))
     assert verdict.outcome == "failed" and verdict.source == "stream-1"
     assert verdict.actual.startswith("stream-1: no [DONE]")
-    streams[2] = from_bytes(b'{"error": {"message": "busy"}}', status=429)
+    streams[2] = from_bytes(b'{"error": {"message": "boom"}}', status=500)
     verdict = judge("concurrency.isolation", recorded(streams))
     assert "(2 of 3 streams failed)" in verdict.actual
     assert judge("concurrency.same-answer", recorded(streams)).outcome == "skipped"
+
+
+def test_a_request_refused_with_429_or_503_is_a_proper_answer_not_a_failure() -> None:
+    streams = [*good(), stream(answer(0), "chatcmpl-3")]
+    streams[3] = from_bytes(b'{"error": {"message": "busy"}}', status=429)
+    verdict = judge("concurrency.isolation", recorded(streams))
+    assert verdict.outcome == "passed"
+    assert verdict.message.endswith("; 1 of 4 refused with 429 or 503 (clients retry those)")
+    streams = [from_bytes(b'{"error": {"message": "busy"}}', status=503) for _ in range(3)]
+    streams[0] = good()[0]
+    verdict = judge("concurrency.isolation", recorded(streams))
+    assert verdict.outcome == "skipped" and "2 of 3 refused" in verdict.message
+    # Refused without a JSON error body, it is a broken answer.
+    streams = good()
+    streams[1] = from_bytes(b"busy", status=503, headers={"content-type": "text/plain"})
+    assert judge("concurrency.isolation", recorded(streams)).outcome == "failed"
 
 
 def test_isolation_fails_on_a_stream_cut_without_its_finish() -> None:

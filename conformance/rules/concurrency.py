@@ -21,6 +21,10 @@ from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["answer_text"]
 
+#: Statuses a busy server may refuse a concurrent request with, with a JSON
+#: error body: a proper answer, which clients retry (openai-python's
+#: ``_should_retry`` retries 429 and every 5xx).
+REFUSALS = (429, 503)
 #: How much of each text to show around a divergence.
 CONTEXT_CHARS = 40
 
@@ -92,6 +96,19 @@ def _stream_problem(t: ChatView) -> str | None:
         # A [DONE] with no finish_reason: the stream was cut, and looks complete.
         return f"[DONE] at byte {t.events[t.done_index() or 0].offset} without any finish_reason"
     return None
+
+
+def _refused(t: ChatView) -> bool:
+    return t.status in REFUSALS and isinstance(t.json(), dict)
+
+
+def _served(t: ChatView) -> tuple[list[tuple[str, ChatView]], str]:
+    """The concurrent streams the endpoint served, and a note on those it refused."""
+    streams = _named(t, "stream-")
+    served = [(name, x) for name, x in streams if not _refused(x)]
+    refused = len(streams) - len(served)
+    note = f"{refused} of {len(streams)} refused with 429 or 503 (clients retry those)"
+    return served, note if refused else ""
 
 
 def _named(t: ChatView, prefix: str) -> list[tuple[str, ChatView]]:
@@ -220,7 +237,7 @@ def _deterministic(t: ChatView) -> tuple[bool, str]:
     level=Level.MUST,
     requirement="Concurrent streams stay well-formed (HTTP 200, JSON chunks, a finish_reason, "
     "[DONE]), carry distinct completion ids, and none carries the code another request "
-    "asked for.",
+    "asked for (a request refused with 429 or 503 and a JSON error is a proper answer).",
     spec=specs.OPENAI_CHUNK_ID,
     quote="Each request gets its own completion. openai-node `src/lib/ChatCompletionStream.ts` "
     "`finalizeChatCompletion` throws `missing finish_reason for choice N` on a stream cut "
@@ -237,14 +254,17 @@ def _deterministic(t: ChatView) -> tuple[bool, str]:
     scenarios=(CONCURRENCY,),
 )
 def isolation(t: ChatView) -> Verdict:
-    streams = _named(t, "stream-")
+    streams, refused = _served(t)
     if len(streams) < 2:
-        return skipped(f"{len(streams)} concurrent streams were recorded; 2 are needed")
+        why = f" ({refused})" if refused else ""
+        return skipped(f"{len(streams)} concurrent streams were served{why}; 2 are needed")
     verdict = _malformed(t, streams) or _shared_id(streams) or _mixed(streams)
     if verdict is not None:
         return verdict
+    note = f"; {refused}" if refused else ""
     return passed(
-        f"{len(streams)} concurrent streams, well-formed, with distinct ids; {_echoed(streams)}"
+        f"{len(streams)} concurrent streams, well-formed, with distinct ids; "
+        f"{_echoed(streams)}{note}"
     )
 
 
@@ -259,9 +279,10 @@ def isolation(t: ChatView) -> Verdict:
     scenarios=(CONCURRENCY,),
 )
 def same_answer(t: ChatView) -> Verdict:
-    streams = _named(t, "stream-")
-    if len(streams) < 2:
-        return skipped(f"{len(streams)} concurrent streams were recorded; 2 are needed")
+    streams, refused = _served(t)
+    if len(streams) < 2 or streams[0][0] != "stream-0":
+        why = f" ({refused})" if refused else ""
+        return skipped(f"stream-0 and another stream were not both served{why}")
     if _malformed(t, streams) or _shared_id(streams) or _mixed(streams):
         # A broken or mixed stream differs for a reason isolation names.
         return skipped("the concurrent streams broke or mixed; see concurrency.isolation")
