@@ -20,7 +20,7 @@ from typing import Any
 from ..capture.transcript import Ending, Event
 from ..scenarios.chat import STREAMS
 from ..scenarios.proxy import PROXY_DISCONNECT, UPSTREAM
-from ..scenarios.sessions import POLL_WINDOW_S
+from ..scenarios.sessions import POLL_WINDOW_S, generation_counter
 from ..view import ChatView
 from . import disconnect, specs
 from .common import describe_end, media_type, preview
@@ -418,7 +418,20 @@ def headers(t: ChatView) -> Verdict:
     return passed("the proxied stream carries every streaming header")
 
 
-# -- proxy.disconnect -----------------------------------------------------------------------
+# -- proxy.disconnect -------------------------------------------------------------------
+
+
+def _finished_before_drop(t: ChatView) -> bool:
+    """Whether the first reading after the drop already shows the generation done,
+    not cancelled: the client could drop only after the upstream had finished."""
+    first = t.other("generations-0")
+    after = t.other("generations-1")
+    if first is None or after is None:
+        return False
+    before, now = generation_counter(first.transcript), generation_counter(after.transcript)
+    if before is None or now is None:
+        return False
+    return now["finished"] > before["finished"] and now["active"] <= before["active"]
 
 
 @rule(
@@ -443,6 +456,11 @@ def drops_upstream(t: ChatView) -> Verdict:
     verdict = disconnect.cancels(t)
     if verdict.outcome != "failed":
         return verdict
+    if _finished_before_drop(t):
+        return skipped(
+            "the upstream had finished generating by the time the client dropped the stream "
+            "(the proxy held its events back: proxy.buffering's to judge)"
+        )
     return failed(
         "the upstream's generation cancelled once the client dropped the proxied stream",
         f"the upstream kept generating: {verdict.actual}",
