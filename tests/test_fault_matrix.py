@@ -374,9 +374,7 @@ def test_must_necessity_counts_sole_must_failures() -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("in_proxy", sorted(EXPECTED_IN_PROXY))
-def test_fault_at_the_proxy_trips_exactly_its_rules(
-    matrix: dict[Case, Row], in_proxy: str
-) -> None:
+def test_fault_at_the_proxy_trips_exactly_its_rules(matrix: dict[Case, Row], in_proxy: str) -> None:
     row = _row(matrix, Case(in_proxy, "proxy", in_proxy=True))
     assert set(row.tripped) == EXPECTED_IN_PROXY[in_proxy], _explain(
         row, EXPECTED_IN_PROXY[in_proxy]
