@@ -124,8 +124,13 @@ def _first_difference(a: list[Any], b: list[Any]) -> int:
 
 
 def _show(t: ChatView, index: int) -> str:
+    """An event as compared (without `id` and `created`), shortened."""
     events = [p.event for p in t.read]
-    return preview(events[index].data) if index < len(events) else "(none)"
+    if index >= len(events):
+        return "(none)"
+    kind, value = _normal(events[index])
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return preview(shown if kind == "message" else f"event: {kind} {shown}", 160)
 
 
 # -- proxy.events ---------------------------------------------------------------------------
