@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conformance.capture.archive import decode_events, load_dir, load_file
+from conformance.capture.archive import ArchiveError, decode_events, load_dir, load_file
 from conformance.capture.curl_capture import parse_capture
 from conformance.embedded import EmbeddedServer
 from conformance.run import LIVE_ONLY
@@ -259,3 +259,11 @@ def test_recorded_files_never_hold_the_key(tmp_path: Path) -> None:
         assert key not in text and base64.b64encode(key.encode()).decode() not in text
     basic = load_file(tmp_path / "rec" / "stream-basic.json").transcript
     assert ("authorization", "Bearer ***") in basic.request.headers
+
+
+def test_a_file_against_the_schema_is_one_line(tmp_path: Path) -> None:
+    data = _hand_written(BODY)
+    data["transcript"]["reads"] = [{"t_ns": -1, "offset": 0, "size": 3}]
+    (tmp_path / "bad.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ArchiveError, match=r"bad.json: not a valid transcript file: .*t_ns"):
+        load_file(tmp_path / "bad.json")

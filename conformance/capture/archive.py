@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..schemas import validate
 from .redact import redact
 from .sse import SSEDecoder
 from .transcript import Event, Read, Transcript
@@ -123,7 +124,10 @@ def _recorded(data: Any) -> Recorded:
         raise ArchiveError(f'not a transcript file: "format" must be "{FORMAT}"')
     if data.get("version") != VERSION:
         raise ArchiveError(f"transcript format version {data.get('version')!r}, expected {VERSION}")
-    target = data["target"]
+    problems = validate("transcript", data, limit=1)
+    if problems:
+        raise ArchiveError(f"not a valid transcript file: {problems[0].message}")
+    target = data.get("target") or {}
     t = _transcript(data["transcript"])
     url = str(target.get("url") or t.target)
     return Recorded(url, str(target.get("label") or url), str(target.get("model") or ""), t)
