@@ -311,3 +311,14 @@ def test_disconnect_skips_without_counters() -> None:
 def test_every_proxy_rule_has_its_data(rule_id: str) -> None:
     r = REGISTRY.get(rule_id)
     assert r.spec and r.quote and r.breaks and r.hint and r.requirement
+
+
+def test_a_proxy_failure_shows_both_streams_bytes() -> None:
+    from conformance.report.failure import format_failure
+
+    cut = paired(stream_transcript(b"", ending=Ending.RESET), stream_transcript())
+    rule = REGISTRY.get("proxy.events")
+    text = format_failure(rule, rule.judge(cut), cut)
+    assert "bytes 0-0:" in text
+    assert "upstream bytes 0-200 (the same request, sent directly):" in text
+    assert '"role": "assistant"' in text.split("upstream bytes", 1)[1]
