@@ -20,6 +20,8 @@ __all__ = ["main"]
 
 DEFAULT_HTML = "report.html"
 USAGE = """usage: exo-conformance URL [pytest options]
+       exo-conformance judge PATH [options]    (recorded exchanges, no network)
+       exo-conformance diff A.json B.json      (two JSON reports, rule by rule)
 
 Run the exo-conformance suite against URL (an OpenAI-compatible base URL such as
 http://127.0.0.1:52415, or 'embedded' for the built-in reference server) and
@@ -97,8 +99,18 @@ def _exit_code(code: int, *, unreachable: bool = False) -> int:
     return _EXIT_CODES.get(code, code)
 
 
+def exit_code_of(args: list[str]) -> int:
+    """Run pytest with ``args``; the documented exit status of this command."""
+    watch = _Watch()
+    return _exit_code(int(pytest.main(args, plugins=[watch])), unreachable=watch.unreachable)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("judge", "diff"):
+        from .commands import diff_main, judge_main
+
+        return judge_main(argv[1:]) if argv[0] == "judge" else diff_main(argv[1:])
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2

@@ -12,8 +12,9 @@ from .capture.transcript import Ending
 from .report.failure import format_failure
 from .results import Outcome, Result, judge, make_result
 from .rules.registry import Rule, Verdict, skipped
-from .run import ConformanceRun
+from .run import LIVE_ONLY, ConformanceRun
 from .scenarios import CATALOG, Target
+from .scenarios.proxy import UNPAIRED, UPSTREAM
 from .view import View
 
 __all__ = ["RuleFailure", "RuleItem", "SuiteCollector", "judge"]
@@ -51,7 +52,7 @@ class RuleItem(pytest.Item):
         view = self.run.view(self.target, self.scenario)
         self.view = view
         try:
-            verdict = _not_sent(view) or self.rule.check(view)
+            verdict = _not_sent(view) or _not_live(self.run, self.scenario) or self.rule.check(view)
         except Exception as exc:
             raise HarnessError(f"{self.rule.id} could not judge: {exc!r}") from exc
         self.verdict = verdict
@@ -105,6 +106,28 @@ def _not_sent(view: View) -> Verdict | None:
     return None
 
 
+def _not_live(run: ConformanceRun, scenario: str) -> Verdict | None:
+    """A skip, on replay, for a scenario that is judged only against a live endpoint."""
+    if run.replaying and scenario.startswith(LIVE_ONLY):
+        return skipped(
+            f"needs a live endpoint: {scenario} watches how the endpoint reacts to the "
+            "client (--exo-replay has none)"
+        )
+    return None
+
+
+def _wanted(run: ConformanceRun, target: Target, rule: Rule, scenario: str) -> bool:
+    """Whether the run judges the rule on the scenario: proxy rules only with a
+    proxy and its upstream, and on replay only what the files hold."""
+    if rule.group == "proxy":
+        if run.replaying:
+            return run.has(target, scenario) and (
+                scenario in UNPAIRED or run.transcript(target, scenario).other(UPSTREAM) is not None
+            )
+        return run.upstream is not None or bool(run.settings.upstream)
+    return not run.replaying or run.has(target, scenario)
+
+
 class SuiteCollector(pytest.Collector):
     """The parent of the generated items; collects nothing from files."""
 
@@ -124,6 +147,8 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
                     raise pytest.UsageError(
                         f"rule {rule.id} names unknown scenario {scenario!r} (known: {known})"
                     )
+                if not _wanted(run, target, rule, scenario):
+                    continue
                 # IDs name the target only when there are several, by its stable
                 # label without the scheme: stream.done[stream-basic@127.0.0.1:8000].
                 where = (target.label or target.url).split("://", 1)[-1]
@@ -141,5 +166,7 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
                         run=run,
                     )
                 )
+                if rule.group == "proxy":
+                    run.paired.add(scenario)
                 needed.add(scenario)
     return items

@@ -70,6 +70,18 @@ OPTIONS: tuple[Option, ...] = (
         "(default 1: each exchange is recorded undisturbed)",
         "1",
     ),
+    Option(
+        "--exo-upstream",
+        "EXO_UPSTREAM",
+        "with one --exo-url (a proxy): also record every scenario directly against this "
+        "upstream URL, and judge what the proxy changed (proxy.* rules)",
+    ),
+    Option("--exo-record", "EXO_RECORD", "write every recorded transcript to this directory"),
+    Option(
+        "--exo-replay",
+        "EXO_REPLAY",
+        "judge the transcripts in this directory (written by --exo-record), with no network",
+    ),
 )
 
 
@@ -102,10 +114,13 @@ class Settings:
     concurrency: int = 8
     max_body_bytes: int = 16 * 2**20
     parallel: int = 1
+    upstream: str | None = None
+    record_dir: Path | None = None
+    replay_dir: Path | None = None
 
     @property
     def active(self) -> bool:
-        return bool(self.urls)
+        return bool(self.urls) or self.replay_dir is not None
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -179,4 +194,33 @@ def read_settings(config: pytest.Config) -> Settings:
         concurrency=_positive("--exo-concurrency", str(values["exo_concurrency"]), int),
         max_body_bytes=int(_positive("--exo-max-body", str(values["exo_max_body"]), float) * 2**20),
         parallel=_positive("--exo-parallel", str(values["exo_parallel"]), int),
+        **_proxy_and_files(values, urls),
     )
+
+
+def _proxy_and_files(values: dict[str, Any], urls: tuple[str, ...]) -> dict[str, Any]:
+    """--exo-upstream, --exo-record and --exo-replay, checked against each other."""
+    upstream = values["exo_upstream"] or None
+    record = Path(values["exo_record"]) if values["exo_record"] else None
+    replay = Path(values["exo_replay"]) if values["exo_replay"] else None
+    if upstream is not None:
+        if len(urls) != 1:
+            raise pytest.UsageError(
+                "--exo-upstream needs exactly one --exo-url (the proxy in front of it)"
+            )
+        try:
+            upstream = check_url(upstream)
+        except pytest.UsageError as exc:
+            raise pytest.UsageError(str(exc).replace("--exo-url", "--exo-upstream", 1)) from None
+        if upstream == EMBEDDED:
+            raise pytest.UsageError("--exo-upstream needs an http(s) URL, not 'embedded'")
+    if replay is not None:
+        if urls or upstream:
+            raise pytest.UsageError(
+                "--exo-replay judges recorded transcripts: give no --exo-url or --exo-upstream"
+            )
+        if not replay.is_dir():
+            raise pytest.UsageError(f"--exo-replay {str(replay)!r} is not a directory")
+        if record is not None:
+            raise pytest.UsageError("--exo-replay and --exo-record cannot be used together")
+    return {"upstream": upstream, "record_dir": record, "replay_dir": replay}

@@ -26,7 +26,7 @@ from .report.json_report import write_json_report
 from .report.terminal import terminal_summary
 from .results import Outcome, Result
 from .rules.registry import REGISTRY
-from .run import ConformanceRun
+from .run import ConformanceRun, ReplayError
 from .scenarios import Target
 from .targets import TargetError
 
@@ -51,7 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
         run = ConformanceRun(settings)
         try:
             run.load()
-        except BaselineError as exc:
+        except (BaselineError, ReplayError) as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[RUN_KEY] = run
         config.pluginmanager.register(ConformancePlugin(run), "exo-conformance-run")

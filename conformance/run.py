@@ -14,21 +14,24 @@ from collections.abc import Coroutine, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TypeVar
 
 from . import __version__
 from .baseline import Baseline, load_baseline
+from .capture.archive import ArchiveError, Recorded, load_dir, write_file
 from .capture.recorder import BodyBudget, Limits, make_client
 from .capture.redact import redact
-from .capture.transcript import Ending, Transcript
+from .capture.transcript import Ending, Request, Transcript
 from .embedded import EmbeddedServer
 from .options import EMBEDDED, Settings
 from .results import Result, RunError, RunInfo
 from .scenarios import CATALOG, RecordContext, Target, record_all
+from .scenarios.pairs import record_paired
 from .targets import preflight
 from .view import View, view_of
 
-__all__ = ["ConformanceRun", "target_labels"]
+__all__ = ["LIVE_ONLY", "ConformanceRun", "ReplayError", "target_labels"]
 
 T = TypeVar("T")
 
@@ -36,6 +39,14 @@ T = TypeVar("T")
 #: exchange's cap): dozens of exchanges each at the 16 MiB cap would otherwise
 #: hold hundreds of MiB against an endpoint that answers everything endlessly.
 RUN_BODY_BUDGET = 64 * 2**20
+
+#: Scenarios judged only live: they watch the endpoint react to what the client
+#: does (drop a stream, add load), which a recording cannot replay.
+LIVE_ONLY = ("disconnect", "proxy-disconnect", "load")
+
+
+class ReplayError(Exception):
+    """The transcripts to replay cannot be read (one line)."""
 
 
 @dataclass
@@ -58,6 +69,9 @@ class ConformanceRun:
     unreachable: str = ""
     #: what kept the run from judging everything, for every report
     error: RunError | None = None
+    #: with --exo-upstream: the proxy's upstream, and the scenarios recorded in pairs
+    upstream: Target | None = None
+    paired: set[str] = field(default_factory=set)
     _recorded: dict[tuple[str, str], Transcript] = field(default_factory=dict)
     _views: dict[tuple[str, str], View] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
@@ -86,9 +100,13 @@ class ConformanceRun:
         """Read the files the run depends on (BaselineError on a bad one)."""
         if self.settings.baseline is not None:
             self.baseline = load_baseline(self.settings.baseline)
+        if self.settings.replay_dir is not None:
+            self._load_replay()
 
     def start(self) -> None:
         """Start embedded servers and preflight every target (TargetError on failure)."""
+        if self.replaying:
+            return  # the targets are the recorded ones, loaded with the files
         targets = []
         for url, label in zip(self.settings.urls, target_labels(self.settings.urls), strict=True):
             if url == EMBEDDED:
@@ -99,7 +117,45 @@ class ConformanceRun:
                 self._servers.append(server)
                 url = server.start()
             targets.append(Target(url, "", self.settings.api_key, label))
-        self.targets = self._run(self._preflight_all(targets))
+        ready = self._run(self._preflight_all(targets))
+        if self.settings.upstream is not None:
+            # The upstream is asked for the model the proxy serves: the pair
+            # compares one model's answers, each way.
+            upstream = Target(self.settings.upstream, "", self.settings.api_key)
+            model = self.settings.model or ready[0].model
+            self.upstream = self._run(self._preflight_one(upstream, model))
+        self.targets = ready
+
+    async def _preflight_one(self, target: Target, model: str) -> Target:
+        async with make_client(api_key=self.settings.api_key, limits=self.limits) as client:
+            return await preflight(client, target, timeout=self.settings.timeout, model=model)
+
+    def _load_replay(self) -> None:
+        assert self.settings.replay_dir is not None
+        try:
+            found = load_dir(self.settings.replay_dir)
+        except ArchiveError as exc:
+            raise ReplayError(str(exc)) from None
+        targets: dict[str, Target] = {}
+        for item in found:
+            if item.transcript.scenario not in CATALOG:
+                known = ", ".join(CATALOG)
+                raise ReplayError(
+                    f"{self.settings.replay_dir}: unknown scenario "
+                    f"{item.transcript.scenario!r} (known: {known})"
+                )
+            target = targets.setdefault(item.label, Target(item.url, item.model, None, item.label))
+            self._recorded[(target.url, item.transcript.scenario)] = item.transcript
+        self.targets = list(targets.values())
+
+    @property
+    def replaying(self) -> bool:
+        return self.settings.replay_dir is not None
+
+    def has(self, target: Target, scenario: str) -> bool:
+        """Whether a transcript of the scenario is recorded (or loaded) for the target."""
+        with self._lock:
+            return (target.url, scenario) in self._recorded
 
     async def _preflight_all(self, targets: list[Target]) -> list[Target]:
         async with make_client(api_key=self.settings.api_key, limits=self.limits) as client:
@@ -129,11 +185,14 @@ class ConformanceRun:
         """The scenario's transcript, recording what the target needs on first use."""
         with self._lock:
             key = (target.url, scenario)
+            if key not in self._recorded and self.replaying:
+                return _not_recorded(target, scenario, self.settings.replay_dir)
             if key not in self._recorded:
                 wanted = self.needed.get(target.url, set()) | {scenario}
                 missing = [s for s in wanted if (target.url, s) not in self._recorded]
                 for sid, t in self._run(self._record(target, missing)).items():
                     self._recorded[(target.url, sid)] = t
+                    self._write(target, t)
             return self._recorded[key]
 
     def view(self, target: Target, scenario: str) -> View:
@@ -148,7 +207,23 @@ class ConformanceRun:
     async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, Transcript]:
         async with make_client(api_key=target.api_key, limits=self.limits) as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
-            return await record_all(ctx, _in_catalog_order(ids), parallel=self.settings.parallel)
+            ordered = _in_catalog_order(ids)
+            if self.upstream is not None:
+                return await record_paired(
+                    ctx, self.upstream, ordered, self.paired, parallel=self.settings.parallel
+                )
+            return await record_all(ctx, ordered, parallel=self.settings.parallel)
+
+    def _write(self, target: Target, t: Transcript) -> None:
+        """With --exo-record, keep the transcript on disk."""
+        directory = self.settings.record_dir
+        if directory is None:
+            return
+        label = target.label or target.url
+        recorded = Recorded(target.url, label, target.model, t)
+        write_file(
+            directory, recorded, several=len(self.targets) > 1, secrets=self.settings.secrets
+        )
 
     def recorded(self) -> list[Transcript]:
         with self._lock:
@@ -277,6 +352,17 @@ class ConformanceRun:
     @property
     def duration_s(self) -> float:
         return time.monotonic() - self.started_mono
+
+
+def _not_recorded(target: Target, scenario: str, directory: Path | None) -> Transcript:
+    """What a rule sees for a scenario the replayed directory does not hold: it skips."""
+    return Transcript(
+        scenario=scenario,
+        target=target.url,
+        request=Request("POST", target.url, ()),
+        ending=Ending.NOT_SENT,
+        ending_detail=f"not recorded: {directory} holds no {scenario!r} transcript",
+    )
 
 
 def _in_catalog_order(ids: Iterable[str]) -> list[str]:

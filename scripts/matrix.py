@@ -37,9 +37,11 @@ from conformance.rules import REGISTRY, Level
 __all__ = [
     "API_KEY",
     "DEFAULT_JOBS",
+    "IN_PROXY",
     "NOT_PASSING",
     "SOLO",
     "TOKEN_DELAY",
+    "UPSTREAM_FAULTS",
     "Case",
     "Finding",
     "MatrixError",
@@ -99,6 +101,9 @@ class Case:
     fault: str | None
     mode: Mode = "server"
     key: bool = False
+    #: in ``proxy`` mode: the fault is applied at the proxy, even one that
+    #: works in the server too (a gateway that buffers, strips, compresses)
+    in_proxy: bool = False
 
     @property
     def entry(self) -> Fault:
@@ -111,20 +116,29 @@ class Case:
     @property
     def at_proxy(self) -> bool:
         """Whether the fault (and the key) sits at the proxy rather than the server."""
-        return self.mode == "proxy" and self.entry.scope == "proxy"
+        return self.mode == "proxy" and (self.entry.scope == "proxy" or self.in_proxy)
+
+    @property
+    def upstream_fault(self) -> Fault:
+        """What the server behind a faulty proxy runs (a fault the proxy's needs)."""
+        name = UPSTREAM_FAULTS.get(self.entry.name) if self.at_proxy else None
+        return get_fault(name) if name else NO_FAULT
 
     @property
     def name(self) -> str:
         entry = self.entry
         name = entry.name
-        if self.mode == "proxy" and entry.scope != "proxy":
+        if self.in_proxy and entry.scope != "proxy":
+            name += "@in-proxy"
+        elif self.mode == "proxy" and entry.scope != "proxy":
             name += "@proxy"
         return name + "+key" if self.key and not entry.needs_key else name
 
     @property
     def label(self) -> str:
         """The mode column of the matrix document."""
-        return f"{self.mode}, with key" if self.with_key else self.mode
+        mode = "proxy, fault at the proxy" if self.in_proxy else self.mode
+        return f"{mode}, with key" if self.with_key else mode
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -175,6 +189,7 @@ def all_cases() -> list[Case]:
     for fault in [*FAULTS.values(), *VARIANTS.values()]:
         cases.append(Case(fault.name, "proxy" if fault.scope == "proxy" else "server"))
     cases.append(Case(None, "proxy"))
+    cases += [Case(name, "proxy", in_proxy=True) for name in IN_PROXY]
     return cases
 
 
@@ -186,6 +201,14 @@ def _server_args(fault: Fault, token_delay: float, *, keyed: bool = False) -> li
     if keyed:
         args += ["--api-key", API_KEY]
     return args
+
+
+#: Faults of the server+proxy scope that also run at the proxy (``Case.in_proxy``),
+#: each a way real gateways break a stream they relay.
+IN_PROXY = ("block-flush", "buffered", "gzip", "headers-stripped", "no-done")
+#: A proxy fault that shows only when the upstream does something: what the
+#: server behind it runs.
+UPSTREAM_FAULTS = {"error-to-finish": "midstream-error"}
 
 
 #: The exchange deadline of every matrix run.
@@ -286,7 +309,9 @@ def _run_case(case: Case, token_delay: float, pytest_args: Sequence[str], starte
     # The key goes where the fault is: a keyed server behind a correct proxy
     # (which forwards the Authorization header), or a keyed faulty proxy.
     server_args = _server_args(
-        NO_FAULT if at_proxy else fault, token_delay, keyed=case.with_key and not at_proxy
+        case.upstream_fault if at_proxy else fault,
+        token_delay,
+        keyed=case.with_key and not at_proxy,
     )
     if case.with_key:
         pytest_args = [*pytest_args, "--exo-api-key", API_KEY]
@@ -296,8 +321,9 @@ def _run_case(case: Case, token_delay: float, pytest_args: Sequence[str], starte
             proxy_args = _server_args(proxy_fault, token_delay, keyed=case.with_key and at_proxy)
             args = ["--proxy-to", server.url, *proxy_args]
             with EmbeddedServer(args) as proxy:
-                url = proxy.url
-                code, data, output = _in_tempdir(url, pytest_args)
+                # The proxy.* rules compare each proxied stream with the upstream's own.
+                upstream_args = [*pytest_args, "--exo-upstream", server.url]
+                code, data, output = _in_tempdir(proxy.url, upstream_args)
         else:
             code, data, output = _in_tempdir(server.url, pytest_args)
     return _row(case, data, time.monotonic() - started, code, output)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from matrix import (
+    IN_PROXY,
     Case,
     Finding,
     Row,
@@ -30,7 +31,7 @@ from matrix import (
     run_matrix,
 )
 
-from conformance.reference.faults import FAULTS, SEED_BUG
+from conformance.reference.faults import FAULTS, SEED_BUG, UPSTREAM_KEPT
 from conformance.reference.variants import VARIANTS
 from conformance.rules import REGISTRY, Level
 
@@ -189,9 +190,29 @@ EXPECTED: dict[str, frozenset[str]] = {
     # Run with a key (needs_key): the suite's own requests carry it and pass; only
     # the auth scenario's keyless and wrong-key requests show the missing check.
     "auth-ignored": frozenset({"auth.required"}),
+    # -- gateways (run at the server here; at the proxy in EXPECTED_IN_PROXY)
+    "block-flush": frozenset({"stream.incremental"}),  # 16 KiB blocks: stream-long in two
+    "headers-stripped": frozenset({"headers.cache-control", "headers.x-accel-buffering"}),
+    # -- proxies in front of the reference server, compared with it (--exo-upstream)
+    # The upstream runs midstream-error; the proxy ends each failed stream with a
+    # `stop` finish chunk, so the cut answers read as whole ones to every chunk rule.
+    "error-to-finish": frozenset(
+        {
+            "proxy.errors",
+            "chunk.max-tokens",  # `stop` after 3 of 5 tokens asked, where `length` is due
+            "chunk.tool-calls",  # `stop` after a tool call
+            "chunk.usage-requested",  # the usage chunk never came
+            "consistency.content",  # the text stops partway (as midstream-error alone)
+            "consistency.finish-reason",  # stop against the non-stream answer's length
+        }
+    ),
+    # The proxy reads the upstream to its end after the client left; the upstream's
+    # counters (read directly, and through the proxy) show it ran on.
+    UPSTREAM_KEPT: frozenset({"proxy.disconnect", "disconnect.cancels"}),
     # -- the seed's proxy: headers, then a reset with no body
     SEED_BUG: frozenset(
         {
+            "proxy.events",  # none of the upstream's events arrived; the message names why
             "stream.done",
             "error.stream-event",
             "chunk.schema",  # by design: a stream with no chunk fails chunk.schema
@@ -201,6 +222,33 @@ EXPECTED: dict[str, frozenset[str]] = {
     # -- valid variants: nothing at all (legitimate behaviour must trip no rule)
     **{name: frozenset() for name in VARIANTS},
 }
+
+#: fault -> the rules it trips when the fixed proxy itself carries it, in front of
+#: the correct reference server (and compared with it, --exo-upstream).  The
+#: ordinary rules judge the proxy's stream as any endpoint's; proxy.* says the
+#: proxy did it.
+EXPECTED_IN_PROXY: dict[str, frozenset[str]] = {
+    "buffered": frozenset(
+        {
+            "proxy.buffering",
+            "stream.incremental",
+            # the upstream finished before the client could drop: proxy.disconnect skips,
+            # disconnect.cancels (through the proxy) reads it as a generation run on
+            "disconnect.cancels",
+        }
+    ),
+    "block-flush": frozenset({"proxy.buffering", "stream.incremental"}),
+    "gzip": frozenset(
+        {"proxy.buffering", "stream.incremental", "headers.content-encoding", "disconnect.cancels"}
+    ),
+    "headers-stripped": frozenset(
+        {"proxy.headers", "headers.cache-control", "headers.x-accel-buffering"}
+    ),
+    # proxy.events compares what a client reads, before [DONE]: the missing [DONE] is
+    # stream.done's.
+    "no-done": frozenset({"stream.done", "client.openai-sdk"}),
+}
+assert set(EXPECTED_IN_PROXY) == set(IN_PROXY)
 
 #: Every catalog entry: the faults and the valid variants.
 ENTRIES = {**FAULTS, **VARIANTS}
@@ -232,6 +280,8 @@ def _cases_of(item: pytest.Item) -> list[Case]:
     callspec = getattr(item, "callspec", None)
     if callspec is not None and "fault" in callspec.params:
         return [_case_for(callspec.params["fault"])]
+    if callspec is not None and "in_proxy" in callspec.params:
+        return [Case(callspec.params["in_proxy"], "proxy", in_proxy=True)]
     return CASES_BY_TEST.get(item.originalname, [])
 
 
@@ -346,6 +396,15 @@ def test_verdicts_list_variants_with_their_must_failures_and_faults_with_their_r
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("in_proxy", sorted(EXPECTED_IN_PROXY))
+def test_fault_at_the_proxy_trips_exactly_its_rules(matrix: dict[Case, Row], in_proxy: str) -> None:
+    row = _row(matrix, Case(in_proxy, "proxy", in_proxy=True))
+    assert set(row.tripped) == EXPECTED_IN_PROXY[in_proxy], _explain(
+        row, EXPECTED_IN_PROXY[in_proxy]
+    )
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(ENTRIES))
 def test_fault_trips_exactly_its_rules(matrix: dict[Case, Row], fault: str) -> None:
     assert fault in EXPECTED, f"no expected row for {fault!r}: add it to EXPECTED"
@@ -359,7 +418,13 @@ def test_clean_server_and_fixed_proxy_trip_nothing(matrix: dict[Case, Row]) -> N
     assert alone.tripped == {}, _explain(alone, frozenset())
     assert proxied.tripped == alone.tripped, _explain(proxied, frozenset())
     # The proxy skips nothing the server alone judges.
-    assert {s[:2] for s in proxied.skipped} == {s[:2] for s in alone.skipped}
+    ordinary = {s[:2] for s in proxied.skipped if not s[0].startswith("proxy.")}
+    assert ordinary == {s[:2] for s in alone.skipped}
+    # Compared with its upstream, the fixed proxy passes every proxy.* rule on some
+    # scenario (nothing tripped, so judged means passed).
+    for rule in (r for r in REGISTRY if r.group == "proxy"):
+        judged = [s for s in rule.scenarios if (rule.id, rule.level, s) not in proxied.skipped]
+        assert judged, f"{rule.id} skipped on every scenario behind the fixed proxy"
 
 
 @pytest.mark.slow
@@ -395,6 +460,9 @@ def test_seed_bug_failure_names_the_cause(matrix: dict[Case, Row]) -> None:
     assert "[DONE]" in expected, layout
     assert "no events at all" in actual and "after 0 bytes" in actual, layout
     assert "proxy must keep the upstream stream open" in hint, layout
+    # Compared with its upstream, the proxy lost every event, and the rule says why.
+    paired = _field(_layout(row.output, "proxy.events", "stream-basic"), "actual")
+    assert "none of them" in paired and "async with client.stream()" in paired, paired
 
 
 def _field(layout: str, name: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ from test_reference_support import (
 )
 
 from conformance.reference import FAULTS, ServerHandle, Settings, serve_in_thread
-from conformance.reference.faults import SEED_BUG
+from conformance.reference.faults import SEED_BUG, UPSTREAM_KEPT
+from conformance.reference.proxy_faults import BLOCK_BYTES
 
 DELAY = 0.002
 HOLD_OPEN = 1.0
@@ -56,6 +58,9 @@ UNKNOWN_MODEL = chat_body(stream=True, model="no-such-model")
 NO_MESSAGES = {"model": MODEL, "stream": True}
 COMPLETE = chat_body()
 TIMED = chat_body(stream=True, max_tokens=20)
+LONG = chat_body(
+    "Write a long story about a lighthouse keeper, in plain words.", stream=True, max_tokens=160
+)
 TOOLS = chat_body("What is the weather in Paris?", stream=True, tools=[WEATHER_TOOL, CLOCK_TOOL])
 
 
@@ -287,6 +292,20 @@ def bad_finish_reason(ex: Exchange, clean: Exchange) -> None:
     assert _finishes(ex) == ["done"]
 
 
+def block_flush(ex: Exchange, clean: Exchange) -> None:
+    assert len(ex.chunks) >= 2, len(ex.chunks)
+    assert all(len(chunk) >= BLOCK_BYTES for chunk in ex.chunks[:-1])
+    assert len(clean.chunks) > 4 * len(ex.chunks)
+    _same_text(ex, clean)
+
+
+def headers_stripped(ex: Exchange, clean: Exchange) -> None:
+    for name in ("cache-control", "x-accel-buffering"):
+        assert name in clean.headers and name not in ex.headers
+    assert ex.headers["content-type"] == clean.headers["content-type"]
+    _same_text(ex, clean)
+
+
 def seed_bug(ex: Exchange, clean: Exchange) -> None:
     # Headers went out, then the body broke: no terminating chunk, no event.
     assert ex.status == 200
@@ -459,6 +478,12 @@ CASES: dict[str, Case] = {
     "tool-index-missing": Case(TOOLS, tool_index_missing),
     "tool-index-shared": Case(TOOLS, tool_index_shared),
     "dead-runner-keepalive": Case(STREAM, dead_runner_keepalive),
+    "block-flush": Case(LONG, block_flush),
+    "headers-stripped": Case(STREAM, headers_stripped),
+    # Over a correct upstream there is nothing to hide or to keep reading: the
+    # wire is unchanged (what each does: the two tests after the table).
+    "error-to-finish": Case(STREAM, _same_text),
+    UPSTREAM_KEPT: Case(STREAM, _same_text),
 }
 
 PAIRS = [
@@ -666,3 +691,42 @@ def test_dead_runner_keeps_the_body_open_until_the_client_leaves(
     # The generation stopped when the stall began, long before the cap.
     assert _generations(srv.url) == {"active": 0, "started": 1, "finished": 0, "cancelled": 1}
     assert exchange(srv.url, COMPLETE).status == 200
+
+
+def test_error_to_finish_hides_an_upstream_error_behind_a_stop(
+    start: Callable[[Settings], ServerHandle],
+) -> None:
+    failing = start(Settings(fault="midstream-error", token_delay=DELAY))
+    proxy = start(Settings(fault="error-to-finish", proxy_to=failing.url))
+    upstream, hidden = exchange(failing.url, STREAM), exchange(proxy.url, STREAM)
+    assert any(e.startswith('{"error"') for e in data_events(upstream.body))
+    events = data_events(hidden.body)
+    assert not any(e.startswith('{"error"') for e in events)
+    assert _finishes(hidden) == ["stop"] and events[-1] == "[DONE]"
+    assert stream_text(hidden.body) == stream_text(upstream.body)
+
+
+def _generations(url: str) -> dict[str, int]:
+    reading: dict[str, int] = httpx.get(f"{url}/v1/conformance/generations", timeout=10).json()
+    return reading
+
+
+def test_upstream_kept_reads_the_upstream_to_its_end_after_the_client_left(
+    start: Callable[[Settings], ServerHandle],
+) -> None:
+    upstream = start(Settings(token_delay=SLOW_DELAY))
+    proxy = start(Settings(fault=UPSTREAM_KEPT, proxy_to=upstream.url))
+    before = _generations(upstream.url)
+    with (
+        httpx.Client(timeout=20) as client,
+        client.stream("POST", f"{proxy.url}/v1/chat/completions", json=LONG) as response,
+    ):
+        next(response.iter_bytes())  # the first bytes, then the client leaves
+    # A wait, not a timing assertion: the generation ends by running to its end
+    # (160 tokens, 1.6 s), never cancelled; 60 s allows for a loaded host.
+    for _ in range(600):
+        if (now := _generations(upstream.url))["finished"] > before["finished"]:
+            break
+        time.sleep(0.1)
+    assert now["finished"] == before["finished"] + 1
+    assert now["cancelled"] == before["cancelled"]

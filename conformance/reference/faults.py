@@ -15,6 +15,7 @@ from __future__ import annotations
 from . import plans
 from . import transforms as t
 from .entries import NO_FAULT, Fault, FaultOptions, JsonReply, describe
+from .proxy_faults import PROXY_FAULTS, UPSTREAM_KEPT
 from .variants import VARIANTS
 from .wire import DONE, Data
 
@@ -22,6 +23,7 @@ __all__ = [
     "FAULTS",
     "NO_FAULT",
     "SEED_BUG",
+    "UPSTREAM_KEPT",
     "Fault",
     "FaultOptions",
     "JsonReply",
@@ -390,7 +392,7 @@ _CATALOG: tuple[Fault, ...] = (
     ),
 )
 
-FAULTS: dict[str, Fault] = {fault.name: fault for fault in _CATALOG}
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in (*_CATALOG, *PROXY_FAULTS)}
 
 
 def fault_names() -> list[str]:

@@ -11,6 +11,7 @@ the pre-fix code path, unchanged in spirit: the stream is opened in an
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
@@ -25,13 +26,14 @@ from starlette.responses import Response
 from .app import GENERATIONS_PATH
 from .auth import authorized
 from .errors import ApiError, error_event
-from .faults import SEED_BUG, FaultOptions, JsonReply
+from .faults import SEED_BUG, UPSTREAM_KEPT, FaultOptions, JsonReply
 from .pipeline import (
     close,
     completion_reply,
     error_reply,
     models_reply,
     prepare_request,
+    stream_head,
     stream_reply,
     stream_writes,
     transform_writes,
@@ -83,6 +85,8 @@ class ReferenceProxy:
             raw = dump_json(prepare_request(self.fault, body, models)).encode()
         if stream and self.settings.fault == SEED_BUG:
             return await self._seed_bug_stream(raw, headers)
+        if stream and self.settings.fault == UPSTREAM_KEPT:
+            return ReplyResponse(self._kept_stream(raw, headers))
         if stream:
             return ReplyResponse(self._stream(raw, headers, self._options(body)))
         return ReplyResponse(self._complete(raw, headers))
@@ -123,6 +127,52 @@ class ReferenceProxy:
                 return
             async for piece in error_reply(self.fault, _upstream_failure(exc)):
                 yield piece
+
+    async def _kept_stream(self, raw: bytes, headers: dict[str, str]) -> Reply:
+        """The fault ``upstream-kept``: a background task reads the upstream into a
+        queue and this reply relays the queue, so a client that leaves stops only
+        the reply; the task reads the upstream to its end for nobody."""
+        queue: asyncio.Queue[_Fed] = asyncio.Queue()
+        task = asyncio.create_task(self._feed(raw, headers, queue))
+        _BACKGROUND.add(task)
+        task.add_done_callback(_BACKGROUND.discard)
+        first = await queue.get()
+        if isinstance(first, ApiError):
+            async for piece in error_reply(self.fault, first):
+                yield piece
+            return
+        if isinstance(first, tuple):
+            head, data = first
+            async for piece in _raw_reply(head, data):
+                yield piece
+            return
+        yield stream_head(self.fault)
+        while isinstance(fed := await queue.get(), bytes):
+            yield fed
+
+    async def _feed(self, raw: bytes, headers: dict[str, str], queue: asyncio.Queue[_Fed]) -> None:
+        url = f"{self.upstream}/v1/chat/completions"
+        streaming = False
+        try:
+            async with self.client.stream(
+                "POST", url, content=raw, headers=headers, timeout=STREAM_TIMEOUT
+            ) as upstream:
+                streaming = _is_stream(upstream)
+                if not streaming:
+                    content_type = upstream.headers.get("content-type", "application/json")
+                    head = Head(upstream.status_code, (("Content-Type", content_type),))
+                    await queue.put((head, await upstream.aread()))
+                    return
+                await queue.put(b"")  # streaming: the reply sends its head
+                async for piece in _upstream_events(upstream):
+                    await queue.put(piece)
+        except httpx.HTTPError as exc:
+            if not streaming:
+                await queue.put(_upstream_failure(exc))
+                return
+            log.warning("upstream stream failed after it ended: %r", exc)
+        if streaming:
+            await queue.put(None)
 
     def _relay(self, upstream: httpx.Response, options: FaultOptions) -> AsyncIterator[bytes]:
         if self.fault.needs_items:
@@ -231,6 +281,13 @@ async def _upstream_items(upstream: httpx.Response) -> AsyncIterator[Item]:
     except httpx.HTTPError as exc:
         yield _stream_failure(exc)
         yield DONE
+
+
+#: What the upstream-kept feeder queues: b"" (streaming starts), event bytes, None (the
+#: end), an upstream that answered without streaming (head, body), or a failure.
+_Fed = bytes | None | tuple[Head, bytes] | ApiError
+#: The feeders still reading an upstream, kept from garbage collection.
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 def _is_stream(upstream: httpx.Response) -> bool:

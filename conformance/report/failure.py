@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from ..capture.redact import redact
 from ..capture.transcript import Transcript
 from ..rules.registry import Rule, Verdict
+from ..scenarios.proxy import UPSTREAM
 from .curl import curl_command
 from .wire import show_bytes
 
@@ -28,6 +29,18 @@ def evidence(verdict: Verdict, transcript: Transcript) -> tuple[int, bytes] | No
         return None
     start = max(0, verdict.offset - 120)
     return start, source.bytes_around(verdict.offset)
+
+
+def _upstream_evidence(rule: Rule, verdict: Verdict, transcript: Transcript) -> list[str]:
+    """For a proxy rule: the upstream's bytes at the same offset (the same request,
+    sent directly), beside the proxy's."""
+    upstream = transcript.other(UPSTREAM) if rule.group == "proxy" else None
+    if upstream is None or verdict.offset is None or verdict.source:
+        return []
+    start = max(0, min(verdict.offset, len(upstream.body)) - 120)
+    data = upstream.bytes_around(min(verdict.offset, len(upstream.body)))
+    head = f"upstream bytes {start}-{start + len(data)} (the same request, sent directly):"
+    return [head, textwrap.indent(show_bytes(data), "    | ")]
 
 
 def _field(name: str, value: str) -> str:
@@ -55,6 +68,7 @@ def format_failure(
         start, data = found
         out.append(f"bytes {start}-{start + len(data)}:")
         out.append(textwrap.indent(show_bytes(data), "    | "))
+    out += _upstream_evidence(rule, verdict, transcript)
     out.append(_field("hint", rule.hint))
     out.append(_field("spec", rule.spec))
     if rule.breaks:

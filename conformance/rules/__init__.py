@@ -11,6 +11,7 @@ from . import (  # noqa: F401 - registration side effects
     error,
     headers,
     models,
+    proxy,
     sse,
     stream,
     tool_calls,

@@ -41,6 +41,8 @@ class RecordContext:
     limits: Limits
     concurrency: int = 8
     silence: Silence = field(default_factory=lambda: Silence(), compare=False)
+    #: With --exo-upstream: the proxy's upstream, which proxy scenarios read directly.
+    upstream: Target | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:

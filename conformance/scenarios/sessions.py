@@ -32,6 +32,8 @@ __all__ = [
     "generation_counter",
     "generation_stopped",
     "isolation_prompt",
+    "read_counter",
+    "watch_counter",
     "wrong_key",
 ]
 
@@ -99,7 +101,7 @@ def generation_counter(t: Transcript) -> dict[str, int] | None:
     return {k: value[k] for k in keys}
 
 
-async def _read_counter(ctx: RecordContext, scenario: str) -> Transcript:
+async def read_counter(ctx: RecordContext, scenario: str) -> Transcript:
     quick = Limits(
         deadline_s=min(ctx.limits.deadline_s, COUNTER_DEADLINE_S), max_body_bytes=64 * 1024
     )
@@ -115,13 +117,15 @@ def generation_stopped(before: dict[str, int], now: dict[str, int] | None) -> bo
     )
 
 
-async def _watch(ctx: RecordContext, before: dict[str, int]) -> list[tuple[str, Transcript]]:
+async def watch_counter(
+    ctx: RecordContext, before: dict[str, int], scenario: str = f"{DISCONNECT}-generations"
+) -> list[tuple[str, Transcript]]:
     """Readings taken every POLL_INTERVAL_S until the generation stops (or the window ends)."""
     readings: list[tuple[str, Transcript]] = []
     loop = asyncio.get_running_loop()
     end = loop.time() + POLL_WINDOW_S
     while True:
-        reading = await _read_counter(ctx, f"{DISCONNECT}-generations")
+        reading = await read_counter(ctx, scenario)
         readings.append((f"generations-{len(readings) + 1}", reading))
         now = generation_counter(reading)
         if now is None or generation_stopped(before, now) or loop.time() + POLL_INTERVAL_S > end:
@@ -136,13 +140,13 @@ async def _disconnect(ctx: RecordContext) -> Transcript:
     "generations-1".. (readings after the drop), then "next" (the request
     that must be served).
     """
-    before = await _read_counter(ctx, f"{DISCONNECT}-generations")
+    before = await read_counter(ctx, f"{DISCONNECT}-generations")
     counter = generation_counter(before)
     body = chat_body(ctx.target.model, LONG_PROMPT, max_tokens=LONG_MAX_TOKENS)
     dropped = await ctx.chat(DISCONNECT, body, drop_after_events=DROP_AFTER_EVENTS)
     related: list[tuple[str, Transcript]] = [("generations-0", before)]
     if counter is not None:
-        related += await _watch(ctx, counter)
+        related += await watch_counter(ctx, counter)
     following = await ctx.chat(f"{DISCONNECT}-next", chat_body(ctx.target.model))
     related.append(("next", following))
     return dataclasses.replace(dropped, related=tuple(related))
