@@ -201,6 +201,14 @@ EXPECTED: dict[str, frozenset[str]] = {
             "client.openai-sdk",
         }
     ),
+    # -- the Responses endpoint
+    "responses-limit-as-completed": frozenset({"responses.incomplete"}),
+    # The error event is yielded, not raised: only the terminal tells a client it failed.
+    "responses-failed-as-completed": frozenset({"responses.failed"}),
+    "responses-no-sequence": frozenset({"responses.sequence"}),
+    "responses-delta-before-item": frozenset({"responses.item-lifecycle"}),
+    "responses-output-mismatch": frozenset({"responses.output"}),
+    "responses-no-terminal": frozenset({"responses.terminal"}),
     # -- valid variants: nothing at all (legitimate behaviour must trip no rule)
     **{name: frozenset() for name in VARIANTS},
 }

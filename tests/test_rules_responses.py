@@ -335,3 +335,12 @@ def test_consistency_compares_the_answer_with_its_streamed_twin() -> None:
     other["output"][0]["content"][0]["text"] = "Bye"
     assert outcome("responses.consistency", answer(other, related={"stream": twin})) == "failed"
     assert outcome("responses.consistency", answer(same)) == "skipped"
+
+
+def test_consistency_leaves_a_twin_streamed_out_of_order_to_item_lifecycle() -> None:
+    evs = stream_events()
+    moved = renumber([evs[0], evs[1], evs[4], evs[2], evs[3], *evs[5:]])
+    twin = transcript(moved, scenario="responses-nonstream")
+    same = response("completed", final(stream_events())["output"])
+    v = judge("responses.consistency", answer(same, related={"stream": twin}))
+    assert v.outcome == "skipped" and "responses.item-lifecycle" in v.message

@@ -15,6 +15,7 @@ from __future__ import annotations
 from . import plans
 from . import transforms as t
 from .entries import NO_FAULT, Fault, FaultOptions, JsonReply, describe
+from .responses_faults import RESPONSES_FAULTS
 from .variants import VARIANTS
 from .wire import DONE, Data
 
@@ -390,7 +391,7 @@ _CATALOG: tuple[Fault, ...] = (
     ),
 )
 
-FAULTS: dict[str, Fault] = {fault.name: fault for fault in _CATALOG}
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in (*_CATALOG, *RESPONSES_FAULTS)}
 
 
 def fault_names() -> list[str]:
