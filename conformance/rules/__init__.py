@@ -11,6 +11,7 @@ from . import (  # noqa: F401 - registration side effects
     error,
     headers,
     models,
+    responses_client,
     responses_consistency,
     responses_events,
     responses_http,
