@@ -147,6 +147,14 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
                     raise pytest.UsageError(
                         f"rule {rule.id} names unknown scenario {scenario!r} (known: {known})"
                     )
+                api = CATALOG[scenario].api
+                if api not in rule.apis:
+                    raise pytest.UsageError(
+                        f"rule {rule.id} is for the {', '.join(rule.apis)} API but names "
+                        f"scenario {scenario!r}, which speaks {api}: declare api={api!r}"
+                    )
+                if api not in target.apis:
+                    continue  # not tested on this target (--exo-api); the header says why
                 if not _wanted(run, target, rule, scenario):
                     continue
                 # IDs name the target only when there are several, by its stable

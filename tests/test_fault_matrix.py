@@ -219,6 +219,21 @@ EXPECTED: dict[str, frozenset[str]] = {
             "client.openai-sdk",
         }
     ),
+    # -- the Responses endpoint
+    "responses-limit-as-completed": frozenset({"responses.incomplete"}),
+    # The error event is yielded, not raised: only the terminal tells a client it failed.
+    "responses-failed-as-completed": frozenset({"responses.failed"}),
+    # openai-python reads a missing number as None; typed clients (async-openai) reject it.
+    "responses-no-sequence": frozenset({"responses.sequence"}),
+    "responses-delta-before-item": frozenset(
+        {"responses.item-lifecycle", "client.openai-responses"}  # the SDK raises RuntimeError
+    ),
+    "responses-output-mismatch": frozenset(
+        {"responses.output", "client.openai-responses"}  # get_final_response() has other text
+    ),
+    "responses-no-terminal": frozenset(
+        {"responses.terminal", "client.openai-responses"}  # get_final_response() raises
+    ),
     # -- valid variants: nothing at all (legitimate behaviour must trip no rule)
     **{name: frozenset() for name in VARIANTS},
 }

@@ -16,6 +16,7 @@ from . import plans
 from . import transforms as t
 from .entries import NO_FAULT, Fault, FaultOptions, JsonReply, describe
 from .proxy_faults import PROXY_FAULTS, UPSTREAM_KEPT
+from .responses_faults import RESPONSES_FAULTS
 from .variants import VARIANTS
 from .wire import DONE, Data
 
@@ -392,7 +393,9 @@ _CATALOG: tuple[Fault, ...] = (
     ),
 )
 
-FAULTS: dict[str, Fault] = {fault.name: fault for fault in (*_CATALOG, *PROXY_FAULTS)}
+FAULTS: dict[str, Fault] = {
+    fault.name: fault for fault in (*_CATALOG, *PROXY_FAULTS, *RESPONSES_FAULTS)
+}
 
 
 def fault_names() -> list[str]:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from . import plans
 from . import transforms as t
 from .entries import Fault
+from .responses_faults import RESPONSES_VARIANTS
 from .wire import Framing
 
 __all__ = ["VARIANTS", "UnknownVariant", "Variant", "get_variant", "variant_names"]
@@ -145,7 +146,7 @@ _CATALOG: tuple[Variant, ...] = (
     ),
 )
 
-VARIANTS: dict[str, Variant] = {variant.name: variant for variant in _CATALOG}
+VARIANTS: dict[str, Variant] = {v.name: v for v in (*_CATALOG, *RESPONSES_VARIANTS)}
 
 
 class UnknownVariant(ValueError):

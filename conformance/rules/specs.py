@@ -30,11 +30,19 @@ __all__ = [
     "OPENAI_MESSAGES",
     "OPENAI_MODELS",
     "OPENAI_MODEL_PARAM",
+    "OPENAI_PYTHON_RESPONSES_STREAM",
+    "OPENAI_RESPONSES_CREATE",
+    "OPENAI_RESPONSES_OBJECT",
+    "OPENAI_RESPONSES_STREAMING",
+    "OPENAI_RESPONSES_STREAMING_GUIDE",
     "OPENAI_SEED",
     "OPENAI_STREAMING_GUIDE",
     "OPENAI_STREAM_OPTIONS",
     "OPENAI_STREAM_PARAM",
     "OPENAI_TOOLS",
+    "OPEN_RESPONSES_ERRORS",
+    "OPEN_RESPONSES_HTTP",
+    "OPEN_RESPONSES_ITEMS",
     "RFC3629_SYNTAX",
     "RFC3629_UTF8",
     "RFC8259_JSON",
@@ -126,3 +134,19 @@ ASGI_DISCONNECT = "https://asgi.readthedocs.io/en/latest/specs/www.html#disconne
 #: Specs whose address names the section by its path (the object pages of the
 #: reference, this repository's write-up): there is no finer anchor.
 BY_PATH = frozenset({OPENAI_CHUNK_OBJECT, OPENAI_CHAT_OBJECT, OPENAI_MODELS, SEED_PROXY, EXO_API})
+# The Responses API: OpenAI's reference, its streaming guide, the openai-python
+# accumulator that strict clients share, and the Open Responses specification
+# (stricter in places; rules follow OpenAI where the two disagree).
+OPENAI_RESPONSES_CREATE = "https://platform.openai.com/docs/api-reference/responses/create"
+OPENAI_RESPONSES_OBJECT = "https://platform.openai.com/docs/api-reference/responses/object"
+OPENAI_RESPONSES_STREAMING = "https://platform.openai.com/docs/api-reference/responses-streaming"
+OPENAI_RESPONSES_STREAMING_GUIDE = (
+    "https://platform.openai.com/docs/guides/streaming-responses?api-mode=responses"
+)
+OPENAI_PYTHON_RESPONSES_STREAM = (
+    "https://github.com/openai/openai-python/blob/main/src/openai/lib/streaming/responses/"
+    "_responses.py"
+)
+OPEN_RESPONSES_HTTP = "https://www.openresponses.org/specification#http-responses"
+OPEN_RESPONSES_ITEMS = "https://www.openresponses.org/specification#items-are-streamable"
+OPEN_RESPONSES_ERRORS = "https://www.openresponses.org/specification#errors"
