@@ -34,7 +34,17 @@ __all__ = [
 ]
 
 #: What :func:`validate` can check, each backed by ``schemas/<kind>.schema.json``.
-KINDS: Final = ("chat-completion-chunk", "chat-completion", "error", "models", "report")
+KINDS: Final = (
+    "chat-completion-chunk",
+    "chat-completion",
+    "error",
+    "models",
+    "report",
+    "messages-events",
+    "messages-message",
+    "messages-error",
+    "ollama-chat",
+)
 
 #: How many problems :func:`validate` reports by default; the first few say enough.
 MAX_PROBLEMS: Final = 5

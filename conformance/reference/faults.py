@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import plans
 from . import transforms as t
+from .api_entries import API_FAULTS
 from .entries import NO_FAULT, Fault, FaultOptions, JsonReply, describe
 from .variants import VARIANTS
 from .wire import DONE, Data
@@ -390,7 +391,7 @@ _CATALOG: tuple[Fault, ...] = (
     ),
 )
 
-FAULTS: dict[str, Fault] = {fault.name: fault for fault in _CATALOG}
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in (*_CATALOG, *API_FAULTS)}
 
 
 def fault_names() -> list[str]:

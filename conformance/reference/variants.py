@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from . import plans
 from . import transforms as t
+from .api_entries import API_VARIANTS
 from .entries import Fault
 from .wire import Framing
 
@@ -145,7 +146,7 @@ _CATALOG: tuple[Variant, ...] = (
     ),
 )
 
-VARIANTS: dict[str, Variant] = {variant.name: variant for variant in _CATALOG}
+VARIANTS: dict[str, Variant] = {variant.name: variant for variant in (*_CATALOG, *API_VARIANTS)}
 
 
 class UnknownVariant(ValueError):
