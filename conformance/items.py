@@ -124,6 +124,14 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
                     raise pytest.UsageError(
                         f"rule {rule.id} names unknown scenario {scenario!r} (known: {known})"
                     )
+                api = CATALOG[scenario].api
+                if api not in rule.apis:
+                    raise pytest.UsageError(
+                        f"rule {rule.id} is for the {', '.join(rule.apis)} API but names "
+                        f"scenario {scenario!r}, which speaks {api}: declare api={api!r}"
+                    )
+                if api not in target.apis:
+                    continue  # not tested on this target (--exo-api); the header says why
                 # IDs name the target only when there are several, by its stable
                 # label without the scheme: stream.done[stream-basic@127.0.0.1:8000].
                 where = (target.label or target.url).split("://", 1)[-1]

@@ -16,6 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from .apis import choose
+
 __all__ = ["EMBEDDED", "OPTIONS", "Option", "Settings", "add_options", "read_settings"]
 
 EMBEDDED = "embedded"
@@ -70,6 +72,13 @@ OPTIONS: tuple[Option, ...] = (
         "(default 1: each exchange is recorded undisturbed)",
         "1",
     ),
+    Option(
+        "--exo-api",
+        "EXO_API",
+        "API to test: auto (chat plus each other API the endpoint serves), chat, "
+        "responses, messages, ollama or all (repeatable)",
+        repeat=True,
+    ),
 )
 
 
@@ -102,6 +111,8 @@ class Settings:
     concurrency: int = 8
     max_body_bytes: int = 16 * 2**20
     parallel: int = 1
+    #: the ``--exo-api`` values, checked (``auto`` when none given)
+    apis: tuple[str, ...] = ("auto",)
 
     @property
     def active(self) -> bool:
@@ -161,6 +172,16 @@ def check_url(url: str) -> str:
     return url.removesuffix("/v1")
 
 
+def check_apis(values: list[str] | None) -> tuple[str, ...]:
+    """The --exo-api values (commas split them too), or a one-line usage error."""
+    names = tuple(n.strip().lower() for v in values or () for n in v.split(",") if n.strip())
+    try:
+        choose(names)
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    return names or ("auto",)
+
+
 def read_settings(config: pytest.Config) -> Settings:
     values = {opt.dest: _raw(config, opt) for opt in OPTIONS}
     urls = tuple(dict.fromkeys(check_url(u) for u in values["exo_url"] or ()))
@@ -179,4 +200,5 @@ def read_settings(config: pytest.Config) -> Settings:
         concurrency=_positive("--exo-concurrency", str(values["exo_concurrency"]), int),
         max_body_bytes=int(_positive("--exo-max-body", str(values["exo_max_body"]), float) * 2**20),
         parallel=_positive("--exo-parallel", str(values["exo_parallel"]), int),
+        apis=check_apis(values["exo_api"]),
     )

@@ -115,7 +115,11 @@ class ConformancePlugin:
                 f"exo-conformance: {url} (started by each xdist worker)"
                 for url in self.run.settings.urls
             ]
-        return [f"exo-conformance: {t.url} model {t.model}" for t in self.run.targets]
+        lines = []
+        for t in self.run.targets:
+            lines.append(f"exo-conformance: {t.url} model {t.model}, APIs {', '.join(t.apis)}")
+            lines += [f"exo-conformance: {t.url} {api} {why}" for api, why in t.skipped_apis]
+        return lines
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from . import __version__
+from .apis import choose, settle_apis
 from .baseline import Baseline, load_baseline
 from .capture.recorder import BodyBudget, Limits, make_client
 from .capture.redact import redact
@@ -52,7 +53,7 @@ class ConformanceRun:
     #: its workers send their targets and scenario stats (:meth:`worker_output`)
     controller: bool = False
     #: what workers sent back, merged by :meth:`merge_worker_output`
-    remote_targets: list[dict[str, str]] = field(default_factory=list)
+    remote_targets: list[dict[str, Any]] = field(default_factory=list)
     remote_scenarios: list[dict[str, Any]] = field(default_factory=list)
     #: why the run could not start (a target unreachable), for the exit status
     unreachable: str = ""
@@ -104,12 +105,12 @@ class ConformanceRun:
     async def _preflight_all(self, targets: list[Target]) -> list[Target]:
         async with make_client(api_key=self.settings.api_key, limits=self.limits) as client:
             out = []
+            choice = choose(self.settings.apis)
             for target in targets:
-                out.append(
-                    await preflight(
-                        client, target, timeout=self.settings.timeout, model=self.settings.model
-                    )
+                found = await preflight(
+                    client, target, timeout=self.settings.timeout, model=self.settings.model
                 )
+                out.append(await settle_apis(client, found, choice, self.limits))
             return out
 
     def stop(self) -> None:
@@ -163,15 +164,24 @@ class ConformanceRun:
 
     # -- what reports read, serial or distributed ---------------------------
 
-    def target_info(self) -> list[dict[str, str]]:
-        """One entry per target: its URL, model and stable name."""
+    def target_info(self) -> list[dict[str, Any]]:
+        """One entry per target: its URL, model, stable name and the APIs tested on it."""
         if self.controller:
-            seen: dict[str, dict[str, str]] = {}
+            seen: dict[str, dict[str, Any]] = {}
             for info in self.remote_targets:
                 seen.setdefault(info["name"], info)
             order = {name: i for i, name in enumerate(target_labels(self.settings.urls))}
             return sorted(seen.values(), key=lambda t: order.get(t["name"], len(order)))
-        return [{"url": t.url, "model": t.model, "name": t.label or t.url} for t in self.targets]
+        return [
+            {
+                "url": t.url,
+                "model": t.model,
+                "name": t.label or t.url,
+                "apis": list(t.apis),
+                "skipped_apis": [{"api": a, "reason": why} for a, why in t.skipped_apis],
+            }
+            for t in self.targets
+        ]
 
     def scenario_stats(self) -> list[dict[str, Any]]:
         """One line per recorded scenario and target (first worker's, when distributed)."""

@@ -88,6 +88,10 @@ def verdict_block(results: Sequence[Result], info: RunInfo) -> str:
     targets = "".join(
         f"<li>{_e(t.get('name'))}: {_e(t.get('url'))}"
         + (f" model {_e(t['model'])}" if t.get("model") else "")
+        + (f", APIs {_e(', '.join(t['apis']))}" if t.get("apis") else "")
+        + "".join(
+            f"; {_e(s.get('api'))} {_e(s.get('reason'))}" for s in t.get("skipped_apis") or []
+        )
         + "</li>"
         for t in info.targets
     )

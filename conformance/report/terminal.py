@@ -76,6 +76,10 @@ def terminal_summary(tr: Any, results: Sequence[Result], info: RunInfo) -> None:
         url = f"  {target['url']}" if target and target["url"] != name else ""
         model = f"  model {target['model']}" if target else ""
         tr.write_line(f"target {name}{url}{model}", bold=len(names) > 1)
+        if target and target.get("apis"):
+            tr.write_line(f"APIs tested: {', '.join(target['apis'])}")
+        for skipped in target.get("skipped_apis", []) if target else []:
+            tr.write_line(f"  {skipped['api']}: {skipped['reason']}")
         counts = Counter(r.outcome for r in mine)
         tr.write_line(", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "no results")
         _bad(mine, tr)

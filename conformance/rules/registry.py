@@ -101,14 +101,17 @@ class Rule:
     check: Check
     quote: str = ""
     breaks: tuple[str, ...] = ()
+    #: the APIs whose scenarios the rule reads (``chat`` unless declared)
+    apis: tuple[str, ...] = ("chat",)
 
     @property
     def group(self) -> str:
         return self.id.split(".", 1)[0]
 
-    def judge(self, transcript: Transcript) -> Verdict:
-        """The verdict on one transcript, read through a fresh chat view (for tests)."""
-        return self.check(view_of(transcript))
+    def judge(self, transcript: Transcript, api: str | None = None) -> Verdict:
+        """The verdict on one transcript, read through a fresh view of the rule's
+        (first) API, or of ``api`` (for tests)."""
+        return self.check(view_of(transcript, api or self.apis[0]))
 
 
 class Registry:
@@ -157,16 +160,21 @@ def rule(
     hint: str = "",
     quote: str = "",
     breaks: Sequence[str] = (),
+    api: str | Sequence[str] = "chat",
     registry: Registry = REGISTRY,
 ) -> Callable[[Callable[[V], Verdict]], Callable[[V], Verdict]]:
     """Register the decorated check as a rule (the built-in ones and users' alike).
 
     The check gets the view of each scenario's transcript (``view.transcript``
     is the raw record) and returns :func:`passed`, :func:`failed` or
-    :func:`skipped`.
+    :func:`skipped`.  ``api`` names the API (or APIs) of those scenarios, whose
+    view the check reads; a rule runs only on targets tested on its scenario's API.
     """
     if isinstance(scenarios, str):
         raise TypeError(f"rule {rule_id!r}: scenarios must be a list of IDs, not one string")
+    apis = (api,) if isinstance(api, str) else tuple(api)
+    if not apis:
+        raise ValueError(f"rule {rule_id!r} names no API")
 
     def register(check: Callable[[V], Verdict]) -> Callable[[V], Verdict]:
         registry.add(
@@ -180,6 +188,7 @@ def rule(
                 check,
                 quote,
                 tuple(breaks),
+                apis,
             )
         )
         return check

@@ -29,9 +29,19 @@ class Target:
     model: str = ""
     api_key: str | None = field(default=None, repr=False)
     label: str = ""
+    #: the APIs the target is tested on (``--exo-api``), in report order
+    apis: tuple[str, ...] = ("chat",)
+    #: each API asked for but not tested, and why (not served: the probe's answer)
+    skipped_apis: tuple[tuple[str, str], ...] = ()
+    #: path prefixes an API was found under, when not the root
+    mounts: tuple[tuple[str, str], ...] = ()
 
     def endpoint(self, path: str) -> str:
         return self.url.rstrip("/") + path
+
+    def mount(self, api: str) -> str:
+        """The path prefix the API is served under ("" for the root)."""
+        return dict(self.mounts).get(api, "")
 
 
 @dataclass(frozen=True)
