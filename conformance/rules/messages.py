@@ -272,8 +272,10 @@ def block_order(t: MessagesView) -> Verdict:
     if blocks(t).outcome != "passed":
         return skipped("the block indices are wrong; see messages.blocks")
     open_index: int | None = None
-    stopped: set[int] = set()
+    stopped: set[Any] = set()
     for m in t.dispatched:
+        if m.type == "message_stop":
+            break  # what follows it is messages.stop-reason's
         index = (m.value or {}).get("index")
         at = m.event.offset
         if m.type == "content_block_start":
@@ -295,8 +297,9 @@ def block_order(t: MessagesView) -> Verdict:
             if m.type == "content_block_stop":
                 stopped.add(index)
                 open_index = None
-    if open_index is not None:
-        return failed("every block stopped", f"block {open_index} never stopped")
+    if open_index is not None and t.message_stop is not None and reported_error(t) is None:
+        at = t.message_stop.event.offset
+        return failed("every block stopped", f"block {open_index} is open at message_stop", at=at)
     return passed()
 
 
