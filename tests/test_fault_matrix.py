@@ -210,7 +210,14 @@ EXPECTED: dict[str, frozenset[str]] = {
     "ollama-no-done": frozenset({"ollama.done"}),
     # EXO's own behaviour: the error text arrives as the answer.
     "ollama-error-as-content": frozenset({"ollama.error-line"}),
-    "ollama-string-arguments": frozenset({"ollama.tool-arguments"}),
+    "ollama-string-arguments": frozenset(
+        {
+            "ollama.tool-arguments",
+            "client.ollama-sdk",  # pydantic rejects the string: the SDK raises mid-stream
+        }
+    ),
+    # The stream runs on after the cancel was accepted: late, and (so) not marked.
+    "cancel-ignored": frozenset({"cancel.ends"}),
     # One deviation per API: each API's error rule sees its own invalid requests.
     "fastapi-422": frozenset({"messages.error-schema", "ollama.error-schema"}),
     "plain-500": frozenset({"messages.error-status", "ollama.error-schema"}),

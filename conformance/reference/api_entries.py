@@ -79,6 +79,12 @@ API_FAULTS: tuple[Fault, ...] = (
         "OpenAI-to-Ollama translators that copy the arguments string through",
     ),
     _fault(
+        "cancel-ignored",
+        "`POST /v1/cancel/{id}` answers 200 for a running stream, but the stream goes on "
+        "to its natural end.",
+        "servers whose cancel marks a command cancelled without stopping its generation",
+    ),
+    _fault(
         "fastapi-422",
         "Messages and Ollama: an invalid request gets FastAPI's `422` with "
         '`{"detail": [...]}` instead of the API\'s error body.',

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .api_entries import active_names
 from .auth import authorized
 from .cancel import CANCEL_PATH, Cancels, cancellable_chat
 from .chunks import Answer
@@ -48,7 +49,9 @@ class ReferenceServer:
         self.settings = settings
         self.fault = settings.fault_entry
         self.tracker = GenerationTracker()
-        self.cancels = Cancels()
+        self.cancels = Cancels(
+            ignore="cancel-ignored" in active_names(settings.fault, settings.variant)
+        )
 
     async def models(self, request: Request) -> Response:
         if not authorized(request, self.settings.api_key, self.fault):

@@ -29,8 +29,10 @@ CANCEL_PATH = "/v1/cancel/{command_id}"
 class Cancels:
     """The command ids of running streams, each with the flag a cancel sets."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, ignore: bool = False) -> None:
         self._running: dict[str, asyncio.Event] = {}
+        #: the ``cancel-ignored`` fault: say yes, change nothing
+        self.ignore = ignore
 
     @contextmanager
     def running(self, command_id: str) -> Iterator[asyncio.Event]:
@@ -45,7 +47,8 @@ class Cancels:
         flag = self._running.get(command_id)
         if flag is None:
             return False
-        flag.set()
+        if not self.ignore:
+            flag.set()
         return True
 
     async def endpoint(self, request: Request) -> Response:

@@ -2,8 +2,10 @@
 
 from . import (  # noqa: F401 - registration side effects
     auth,
+    cancel,
     chunk,
     client,
+    client_sdks,
     completion,
     concurrency,
     consistency,

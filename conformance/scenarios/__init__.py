@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from ..capture.transcript import Transcript
-from . import chat, client, consistency, messages, ollama, sessions
+from . import cancel, chat, client, consistency, messages, ollama, sessions
 from .base import SEED, UNKNOWN_MODEL, RecordContext, Recorder, Scenario, Target, chat_body
 from .chat import STREAMS
 
@@ -48,6 +48,7 @@ CATALOG: Mapping[str, Scenario] = _catalog(
     sessions.SCENARIOS,
     messages.SCENARIOS,
     ollama.SCENARIOS,
+    cancel.SCENARIOS,
 )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from ..capture.transcript import Transcript
 from .base import UNKNOWN_MODEL, RecordContext, Recorder, Scenario
 from .chat import LONG_PROMPT, WEATHER_TOOL
+from .sdks import ANTHROPIC_RELATED, SdkResult, run_anthropic_sdk, with_sdk
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -106,6 +107,20 @@ def _single(scenario: str) -> Recorder:
     return run
 
 
+def _with_sdk(scenario: str) -> Recorder:
+    """The exchange, then anthropic-python reading its recording (``client.anthropic-sdk``)."""
+
+    async def run(ctx: RecordContext) -> Transcript:
+        ours = await post(ctx, scenario, request_for(scenario, ctx.target.model))
+
+        async def sdk(url: str, body: dict[str, Any]) -> SdkResult:
+            return await run_anthropic_sdk(url, body, deadline=ctx.limits.deadline_s)
+
+        return await with_sdk(ctx, ours, ANTHROPIC_RELATED, sdk)
+
+    return run
+
+
 async def _invalid_json(ctx: RecordContext) -> Transcript:
     broken = b'{"model": ' + json.dumps(ctx.target.model).encode() + b', "max_tokens": 8, "mes'
     return await post(ctx, "messages-invalid-json", content=broken)
@@ -113,7 +128,10 @@ async def _invalid_json(ctx: RecordContext) -> Transcript:
 
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
-        "messages-stream", "a short streamed answer", _single("messages-stream"), api="messages"
+        "messages-stream",
+        "a short streamed answer, also read by anthropic-python",
+        _with_sdk("messages-stream"),
+        api="messages",
     ),
     Scenario(
         "messages-max-tokens",
@@ -129,8 +147,9 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "messages-tools",
-        "a streamed answer that must call the get_weather tool (a tool_use block)",
-        _single("messages-tools"),
+        "a streamed answer that must call the get_weather tool (a tool_use block), also "
+        "read by anthropic-python",
+        _with_sdk("messages-tools"),
         api="messages",
     ),
     Scenario(

@@ -16,6 +16,7 @@ from typing import Any
 from ..capture.transcript import Transcript
 from .base import SEED, UNKNOWN_MODEL, RecordContext, Recorder, Scenario
 from .chat import LONG_PROMPT, WEATHER_TOOL
+from .sdks import OLLAMA_RELATED, SdkResult, run_ollama_sdk, with_sdk
 
 __all__ = [
     "BODIES",
@@ -81,6 +82,20 @@ def _single(scenario: str) -> Recorder:
     return run
 
 
+def _with_sdk(scenario: str) -> Recorder:
+    """The exchange, then ollama-python reading its recording (``client.ollama-sdk``)."""
+
+    async def run(ctx: RecordContext) -> Transcript:
+        ours = await post(ctx, scenario, request_for(scenario, ctx.target.model))
+
+        async def sdk(url: str, body: dict[str, Any]) -> SdkResult:
+            return await run_ollama_sdk(url, body, deadline=ctx.limits.deadline_s)
+
+        return await with_sdk(ctx, ours, OLLAMA_RELATED, sdk)
+
+    return run
+
+
 async def _invalid_body(ctx: RecordContext) -> Transcript:
     broken = b'{"model": ' + json.dumps(ctx.target.model).encode() + b', "messages": [{"ro'
     return await post(ctx, "ollama-invalid-body", content=broken)
@@ -89,8 +104,8 @@ async def _invalid_body(ctx: RecordContext) -> Transcript:
 SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "ollama-stream",
-        "a short streamed answer with multi-byte characters",
-        _single("ollama-stream"),
+        "a short streamed answer with multi-byte characters, also read by ollama-python",
+        _with_sdk("ollama-stream"),
         api="ollama",
     ),
     Scenario(
@@ -107,8 +122,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "ollama-tools",
-        "a streamed answer asked to call the get_weather tool",
-        _single("ollama-tools"),
+        "a streamed answer asked to call the get_weather tool, also read by ollama-python",
+        _with_sdk("ollama-tools"),
         api="ollama",
     ),
     Scenario("ollama-invalid-body", "a body that is not valid JSON", _invalid_body, api="ollama"),
