@@ -23,6 +23,8 @@ from typing import Any, Final
 
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import STRONG_MATCHES, WEAK_MATCHES, ValidationError
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 __all__ = [
     "KINDS",
@@ -40,6 +42,8 @@ KINDS: Final = (
     "error",
     "models",
     "report",
+    "responses-event",
+    "responses-response",
     "messages-events",
     "messages-message",
     "messages-error",
@@ -136,10 +140,22 @@ def _format_checker() -> FormatChecker:
 
 
 @functools.cache
+def _registry() -> Registry[Any]:
+    """Every schema by its ``$id``, so one schema can ``$ref`` another's ``$defs``
+    (the Responses response object is defined once, for events and answers alike)."""
+    schemas = [_load(kind) for kind in KINDS]
+    return Registry().with_resources(
+        (s["$id"], Resource.from_contents(s, default_specification=DRAFT202012))
+        for s in schemas
+        if isinstance(s.get("$id"), str)
+    )
+
+
+@functools.cache
 def validator(kind: str) -> Draft202012Validator:
     """The compiled validator for ``kind``: built on first use, then reused."""
     _check_kind(kind)
-    return Draft202012Validator(_load(kind), format_checker=_format_checker())
+    return Draft202012Validator(_load(kind), format_checker=_format_checker(), registry=_registry())
 
 
 def validate(kind: str, instance: object, *, limit: int = MAX_PROBLEMS) -> list[SchemaProblem]:

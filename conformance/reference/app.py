@@ -32,6 +32,7 @@ from .pipeline import (
     stream_writes,
 )
 from .response import Reply, ReplyResponse
+from .responses_endpoint import serve_responses
 from .settings import Settings
 from .text import Completion, plan_completion, wants_long
 from .tools import chosen_tool, tool_completion
@@ -74,6 +75,15 @@ class ReferenceServer:
         delay, gate = self.settings.token_delay, self.fault.gate
         await generate(completion, delay=delay, tracker=self.tracker, gate=gate)
         return ReplyResponse(completion_reply(self.fault, answer.completion(completion)))
+
+    async def responses(self, request: Request) -> Response:
+        return await serve_responses(
+            request,
+            settings=self.settings,
+            fault=self.fault,
+            tracker=self.tracker,
+            plan=self._plain_plan,
+        )
 
     def _plan(self, chat: ChatRequest) -> Completion:
         """The entry's plan hook over the plain plan."""
@@ -144,6 +154,7 @@ def create_app(settings: Settings) -> Starlette:
         routes=[
             Route("/v1/models", server.models, methods=["GET"]),
             Route("/v1/chat/completions", server.chat, methods=["POST"]),
+            Route("/v1/responses", server.responses, methods=["POST"]),
             Route(GENERATIONS_PATH, server.generations, methods=["GET"]),
             Route(CANCEL_PATH, server.cancels.endpoint, methods=["POST"]),
             Route(

@@ -87,6 +87,11 @@ class Fault:
     #: whether the entry shows only on an endpoint that takes an API key: the
     #: reference then needs --api-key, and the fault matrix runs it with one
     needs_key: bool = False
+    #: the APIs whose endpoints the entry changes (its plan hook and the hooks of
+    #: those APIs' own stages); the fault matrix tests exactly these
+    apis: tuple[str, ...] = ("chat",)
+    #: the Responses stream's events, after the correct stream is built
+    responses: ItemsHook | None = None
 
     @property
     def needs_items(self) -> bool:
@@ -148,6 +153,8 @@ def combine(variant: Fault, fault: Fault) -> Fault:
         models=_then(variant.models, fault.models, _chain_one),
         auth=_then(variant.auth, fault.auth, _chain_one),
         needs_key=variant.needs_key or fault.needs_key,
+        apis=tuple(dict.fromkeys((*variant.apis, *fault.apis))),
+        responses=_then(variant.responses, fault.responses, _chain_stream),
     )
 
 

@@ -22,7 +22,15 @@ __all__ = [
     "OPENAI_CHUNK_OBJECT",
     "OPENAI_ERRORS",
     "OPENAI_MODELS",
+    "OPENAI_PYTHON_RESPONSES_STREAM",
+    "OPENAI_RESPONSES_CREATE",
+    "OPENAI_RESPONSES_OBJECT",
+    "OPENAI_RESPONSES_STREAMING",
+    "OPENAI_RESPONSES_STREAMING_GUIDE",
     "OPENAI_STREAMING_GUIDE",
+    "OPEN_RESPONSES_ERRORS",
+    "OPEN_RESPONSES_HTTP",
+    "OPEN_RESPONSES_ITEMS",
     "RFC3629_UTF8",
     "RFC8259_JSON",
     "RFC9110_CONTENT_ENCODING",
@@ -76,3 +84,20 @@ OLLAMA_SDK_CLIENT = "https://github.com/ollama/ollama-python/blob/main/ollama/_c
 EXO_CANCEL = "https://github.com/exo-explore/exo/blob/main/src/exo/api/main.py"
 # The proxy lifecycle bug this project was born from, written up in this repository.
 SEED_PROXY = "docs/proxy-lifecycle.md"
+
+# The Responses API: OpenAI's reference, its streaming guide, the openai-python
+# accumulator that strict clients share, and the Open Responses specification
+# (stricter in places; rules follow OpenAI where the two disagree).
+OPENAI_RESPONSES_CREATE = "https://platform.openai.com/docs/api-reference/responses/create"
+OPENAI_RESPONSES_OBJECT = "https://platform.openai.com/docs/api-reference/responses/object"
+OPENAI_RESPONSES_STREAMING = "https://platform.openai.com/docs/api-reference/responses-streaming"
+OPENAI_RESPONSES_STREAMING_GUIDE = (
+    "https://platform.openai.com/docs/guides/streaming-responses?api-mode=responses"
+)
+OPENAI_PYTHON_RESPONSES_STREAM = (
+    "https://github.com/openai/openai-python/blob/main/src/openai/lib/streaming/responses/"
+    "_responses.py"
+)
+OPEN_RESPONSES_HTTP = "https://www.openresponses.org/specification#http-responses"
+OPEN_RESPONSES_ITEMS = "https://www.openresponses.org/specification#items-are-streamable"
+OPEN_RESPONSES_ERRORS = "https://www.openresponses.org/specification#errors"

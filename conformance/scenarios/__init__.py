@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from ..capture.transcript import Transcript
-from . import cancel, chat, client, consistency, messages, ollama, sessions
+from . import cancel, chat, client, consistency, messages, ollama, responses, sessions
 from .base import SEED, UNKNOWN_MODEL, RecordContext, Recorder, Scenario, Target, chat_body
 from .chat import STREAMS
 
@@ -46,6 +46,7 @@ CATALOG: Mapping[str, Scenario] = _catalog(
     consistency.SCENARIOS,
     client.SCENARIOS,
     sessions.SCENARIOS,
+    responses.SCENARIOS,
     messages.SCENARIOS,
     ollama.SCENARIOS,
     cancel.SCENARIOS,
