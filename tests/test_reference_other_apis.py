@@ -16,6 +16,7 @@ from test_reference_support import FAST, MODEL, exchange
 
 from conformance.capture import Limits, Transcript, make_client
 from conformance.reference import ServerHandle, Settings, serve_in_thread
+from conformance.reference.api_entries import API_FAULTS, API_VARIANTS
 from conformance.rules import REGISTRY
 from conformance.scenarios import CATALOG, RecordContext, Target
 from conformance.view_messages import MessagesView
@@ -101,23 +102,23 @@ def test_ollama_lines_survive_one_byte_writes() -> None:
     assert tripped(t) == set()
 
 
-@pytest.mark.parametrize(
-    ("fault", "scenario", "rules"),
-    [
-        ("messages-index-reused", "messages-tools", {"messages.blocks"}),
-        ("messages-interleaved", "messages-tools", {"messages.block-order"}),
-        ("messages-error-null-stop", "messages-max-tokens", {"messages.error-event"}),
-        ("messages-error-untyped", "messages-max-tokens", {"messages.event-type"}),
-        ("ollama-no-done", "ollama-stream", {"ollama.done"}),
-        ("ollama-error-as-content", "ollama-num-predict", {"ollama.error-line"}),
-        ("ollama-string-arguments", "ollama-tools", {"ollama.tool-arguments", "client.ollama-sdk"}),
-        ("fastapi-422", "messages-missing-max-tokens", {"messages.error-schema"}),
-        ("fastapi-422", "ollama-invalid-body", {"ollama.error-schema"}),
-        ("plain-500", "messages-invalid-json", {"messages.error-status"}),
-        ("plain-500", "ollama-unknown-model", {"ollama.error-schema"}),
-        ("cancel-ignored", "messages-cancel", {"cancel.ends"}),
-    ],
-)
+FAULT_CASES = [
+    ("messages-index-reused", "messages-tools", {"messages.blocks"}),
+    ("messages-interleaved", "messages-tools", {"messages.block-order"}),
+    ("messages-error-null-stop", "messages-max-tokens", {"messages.error-event"}),
+    ("messages-error-untyped", "messages-max-tokens", {"messages.event-type"}),
+    ("ollama-no-done", "ollama-stream", {"ollama.done"}),
+    ("ollama-error-as-content", "ollama-num-predict", {"ollama.error-line"}),
+    ("ollama-string-arguments", "ollama-tools", {"ollama.tool-arguments", "client.ollama-sdk"}),
+    ("fastapi-422", "messages-missing-max-tokens", {"messages.error-schema"}),
+    ("fastapi-422", "ollama-invalid-body", {"ollama.error-schema"}),
+    ("plain-500", "messages-invalid-json", {"messages.error-status"}),
+    ("plain-500", "ollama-unknown-model", {"ollama.error-schema"}),
+    ("cancel-ignored", "messages-cancel", {"cancel.ends"}),
+]
+
+
+@pytest.mark.parametrize(("fault", "scenario", "rules"), FAULT_CASES)
 def test_each_fault_trips_its_rules(fault: str, scenario: str, rules: set[str]) -> None:
     # Ignored, the 400-token stream runs 8 s on (at 0.02 s a token): past the 5 s bound.
     delay = 0.02 if fault == "cancel-ignored" else FAST
@@ -126,7 +127,16 @@ def test_each_fault_trips_its_rules(fault: str, scenario: str, rules: set[str]) 
     assert tripped(t) == rules
 
 
-@pytest.mark.parametrize("variant", ["messages-ping", "messages-keepalive", "messages-thinking"])
+def test_every_messages_and_ollama_entry_is_run_here() -> None:
+    faults = {f for f, _, _ in FAULT_CASES}
+    assert faults == {f.name for f in API_FAULTS}
+    assert set(VARIANT_NAMES) == {v.name for v in API_VARIANTS}
+
+
+VARIANT_NAMES = ["messages-ping", "messages-keepalive", "messages-thinking"]
+
+
+@pytest.mark.parametrize("variant", VARIANT_NAMES)
 def test_messages_variants_trip_nothing(variant: str) -> None:
     with serve_in_thread(Settings(token_delay=FAST, variant=variant)) as srv:
         for scenario in ("messages-stream", "messages-max-tokens", "messages-tools"):

@@ -281,3 +281,18 @@ def test_the_view_reads_as_the_sdk_does() -> None:
     message = view.final_message()
     assert message is not None and message["content"] == [{"type": "text", "text": "Hello there"}]
     assert json.loads(json.dumps(message))["usage"]["output_tokens"] == 2
+
+
+def test_the_curl_reproducer_reads_the_anthropic_key_from_the_environment() -> None:
+    from conformance.capture.transcript import Request
+    from conformance.report.curl import curl_command
+
+    request = Request(
+        "POST",
+        "http://127.0.0.1:1/v1/messages",
+        (("authorization", "***"), ("x-api-key", "***"), ("anthropic-version", "2023-06-01")),
+        b"{}",
+    )
+    command = curl_command(request, with_key=True)
+    assert '"x-api-key: $EXO_API_KEY"' in command and "'x-api-key: ***'" not in command
+    assert "anthropic-version: 2023-06-01" in command
