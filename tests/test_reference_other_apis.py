@@ -145,7 +145,8 @@ def test_messages_variants_trip_nothing(variant: str) -> None:
 
 
 def test_cancel_stops_a_running_stream_and_unknown_ids_get_404() -> None:
-    with serve_in_thread(Settings(token_delay=0.01)) as srv:
+    # 400 tokens at 0.05 s: 20 s uncancelled, so the cancel lands long before the end.
+    with serve_in_thread(Settings(token_delay=0.05)) as srv:
         t = record(srv.url, "messages-cancel")
         unknown = exchange(srv.url, b"", path="/v1/cancel/nope")
     view = MessagesView(t)
