@@ -22,6 +22,8 @@ from .capture.recorder import Limits, record
 from .capture.transcript import Ending, Transcript
 from .scenarios.base import Target
 from .view import ChatView, View
+from .view_messages import MessagesView
+from .view_ollama import OllamaView
 from .view_responses import ResponsesView
 
 __all__ = [
@@ -115,6 +117,27 @@ def invalid_post_probe(path: str, body: Callable[[str], dict[str, Any]]) -> Prob
     return probe
 
 
+#: Where Ollama's API may be mounted: at the root (Ollama), under /ollama (EXO).
+OLLAMA_MOUNTS = ("", "/ollama")
+
+
+async def _ollama_probe(client: httpx.AsyncClient, target: Target, limits: Limits) -> ProbeAnswer:
+    """Ollama's chat at each mount in turn: the first that rejects an invalid body serves it.
+
+    ``messages`` that is not a list is rejected at once; a body without
+    messages would make Ollama load the model.
+    """
+    answers = []
+    for mount in OLLAMA_MOUNTS:
+        path = mount + "/api/chat"
+        probe = invalid_post_probe(path, lambda model: {"model": model, "messages": "probe"})
+        answer = await probe(client, target, limits)
+        if answer.served:
+            return ProbeAnswer(True, answer.answer, mount)
+        answers.append(answer.answer)
+    return ProbeAnswer(False, "; ".join(answers))
+
+
 #: The APIs this version tests, by name.
 APIS: Mapping[str, Api] = MappingProxyType(
     {
@@ -125,6 +148,19 @@ APIS: Mapping[str, Api] = MappingProxyType(
             ResponsesView,
             # No `input`: a Responses server rejects it without generating.
             invalid_post_probe("/v1/responses", lambda model: {"model": model}),
+        ),
+        "messages": Api(
+            "messages",
+            "Anthropic Messages (/v1/messages)",
+            MessagesView,
+            # No messages and no max_tokens: rejected without generating.
+            invalid_post_probe("/v1/messages", lambda model: {"model": model}),
+        ),
+        "ollama": Api(
+            "ollama",
+            "Ollama chat (/api/chat, or /ollama/api/chat as EXO mounts it)",
+            OllamaView,
+            _ollama_probe,
         ),
     }
 )

@@ -45,6 +45,10 @@ KINDS: Final = (
     "transcript",
     "responses-event",
     "responses-response",
+    "messages-events",
+    "messages-message",
+    "messages-error",
+    "ollama-chat",
 )
 
 #: How many problems :func:`validate` reports by default; the first few say enough.

@@ -286,3 +286,23 @@ def test_event_kinds_and_axis_steps() -> None:
     assert event_kind(Event(data='{"choices":[{"delta":{}, "finish_reason":"stop"}]}')) == "chunk"
     assert [nice_step(s) for s in (8.0, 100.0, 1234.0, 0.3)] == [1.0, 20.0, 200.0, 0.05]
     assert thin([], 10) == []
+
+
+def test_the_summary_has_one_matrix_per_api() -> None:
+    from conformance.report.summary import summary_html
+    from conformance.results import Result, RunInfo
+
+    results = [
+        Result("stream.done", "MUST", "stream-basic", "t", "passed", api="chat"),
+        Result("messages.blocks", "MUST", "messages-tools", "t", "failed", api="messages"),
+        Result("ollama.lines", "MUST", "ollama-stream", "t", "passed", api="ollama"),
+    ]
+    summary = summary_html(results, RunInfo("0"))
+    for api, rule, other in [
+        ("chat", "stream.done", "messages-tools"),
+        ("messages", "messages.blocks", "ollama-stream"),
+        ("ollama", "ollama.lines", "stream-basic"),
+    ]:
+        start = summary.index(f"Rules \u00d7 scenarios: {api}")
+        table = summary[start : summary.index("</table>", start)]
+        assert rule in table and other not in table

@@ -21,7 +21,7 @@ import ssl
 import sys
 import time
 import zlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,8 +221,16 @@ def _content_codings(response: httpx.Response) -> list[str]:
 class _Recording:
     """Mutable state of one exchange, turned into a Transcript at the end."""
 
-    def __init__(self, limits: Limits, *, sse: bool, drop_after: int | None) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        *,
+        sse: bool,
+        drop_after: int | None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> None:
         self.limits = limits
+        self.on_event = on_event
         self.wants_sse = sse
         self.drop_after = drop_after
         self.t0 = time.perf_counter_ns()
@@ -363,6 +371,9 @@ class _Recording:
             kept.append(dataclasses.replace(event, t_ns=t_ns))
         self.events += kept
         self._charge(cost)
+        if self.on_event is not None:
+            for event in kept:
+                self.on_event(event)
         if self.t_done_ns is None and any(e.data == "[DONE]" for e in kept):
             self.t_done_ns = t_ns
         over = len(kept) < len(fresh)
@@ -595,15 +606,20 @@ async def record(
     limits: Limits = Limits(),
     drop_after_events: int | None = None,
     secrets: Sequence[str] = (),
+    on_event: Callable[[Event], None] | None = None,
 ) -> Transcript:
     """Send one request and record everything that comes back.
 
     Always returns a transcript, whatever the server does.  Cancellation from
-    outside still propagates (after the connection is closed).
+    outside still propagates (after the connection is closed).  ``on_event``
+    sees each event as it is kept, so a scenario can act while the stream runs
+    (the cancel scenario cancels it once it has shown its id).
     """
     # Longest first, so a secret that contains another is masked whole.
     secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
-    rec = _Recording(limits, sse=_asks_stream(json, content), drop_after=drop_after_events)
+    rec = _Recording(
+        limits, sse=_asks_stream(json, content), drop_after=drop_after_events, on_event=on_event
+    )
     try:
         request = client.build_request(method, url, json=json, content=content, headers=headers)
     except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:

@@ -12,11 +12,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .api_entries import active_names
 from .auth import authorized
+from .cancel import CANCEL_PATH, Cancels, cancellable_chat
 from .chunks import Answer
 from .errors import ApiError
 from .generation import GenerationTracker, generate, item_count, stream_items
+from .messages import MESSAGES_PATH, MessagesEndpoint
 from .models import MODELS, models_payload
+from .ollama import OLLAMA_PATHS, OllamaEndpoint
 from .pipeline import (
     completion_reply,
     error_reply,
@@ -46,6 +50,9 @@ class ReferenceServer:
         self.settings = settings
         self.fault = settings.fault_entry
         self.tracker = GenerationTracker()
+        self.cancels = Cancels(
+            ignore="cancel-ignored" in active_names(settings.fault, settings.variant)
+        )
 
     async def models(self, request: Request) -> Response:
         if not authorized(request, self.settings.api_key, self.fault):
@@ -121,7 +128,8 @@ class ReferenceServer:
             long_prompt=wants_long(chat.messages),
             writes_expected=item_count(completion, include_usage=chat.include_usage),
         )
-        reply = stream_reply(self.fault, stream_writes(self.fault, guarded(items), options))
+        cancellable = cancellable_chat(self.cancels, answer.id, items)
+        reply = stream_reply(self.fault, stream_writes(self.fault, guarded(cancellable), options))
         async with aclosing(reply):
             async for piece in reply:
                 yield piece
@@ -148,6 +156,16 @@ def create_app(settings: Settings) -> Starlette:
             Route("/v1/chat/completions", server.chat, methods=["POST"]),
             Route("/v1/responses", server.responses, methods=["POST"]),
             Route(GENERATIONS_PATH, server.generations, methods=["GET"]),
+            Route(CANCEL_PATH, server.cancels.endpoint, methods=["POST"]),
+            Route(
+                MESSAGES_PATH,
+                MessagesEndpoint(settings, server.tracker, server.cancels).handle,
+                methods=["POST"],
+            ),
+            *(
+                Route(path, OllamaEndpoint(settings, server.tracker).handle, methods=["POST"])
+                for path in OLLAMA_PATHS
+            ),
         ],
         exception_handlers={404: _http_error, 405: _http_error},
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from . import plans
 from . import transforms as t
+from .api_entries import API_FAULTS
 from .entries import NO_FAULT, Fault, FaultOptions, JsonReply, describe
 from .proxy_faults import PROXY_FAULTS, UPSTREAM_KEPT
 from .responses_faults import RESPONSES_FAULTS
@@ -394,7 +395,7 @@ _CATALOG: tuple[Fault, ...] = (
 )
 
 FAULTS: dict[str, Fault] = {
-    fault.name: fault for fault in (*_CATALOG, *PROXY_FAULTS, *RESPONSES_FAULTS)
+    fault.name: fault for fault in (*_CATALOG, *PROXY_FAULTS, *RESPONSES_FAULTS, *API_FAULTS)
 }
 
 

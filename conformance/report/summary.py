@@ -232,9 +232,13 @@ def summary_html(
         legend_block(),
     ]
     targets = list(dict.fromkeys(r.target for r in results))
+    apis = list(dict.fromkeys(r.api for r in results))
     for target in targets:
-        title = "Rules \u00d7 scenarios" + (f" ({target})" if len(targets) > 1 else "")
-        parts.append(matrix_block(results, target, title))
+        # One matrix per API, so each API's rules read against its own scenarios.
+        for api in apis:
+            title = "Rules \u00d7 scenarios" + (f": {api}" if len(apis) > 1 else "")
+            title += f" ({target})" if len(targets) > 1 else ""
+            parts.append(matrix_block([r for r in results if r.api == api], target, title))
     parts.append(streams_block(streams, results))
     parts.append(environment_block(env))
     # Only the verdict line may spell out the passing verdict; messages cannot.

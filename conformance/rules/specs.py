@@ -1,10 +1,24 @@
 """Where each requirement comes from: the links rules cite as their spec."""
 
 __all__ = [
+    "ANTHROPIC_ERRORS",
+    "ANTHROPIC_MESSAGES",
+    "ANTHROPIC_SDK_ACCUMULATOR",
+    "ANTHROPIC_STREAMING",
+    "ANTHROPIC_STREAMING_ERRORS",
+    "ANTHROPIC_STREAMING_EVENTS",
+    "ANTHROPIC_STREAMING_FLOW",
+    "ANTHROPIC_STREAMING_TOOLS",
     "ASGI_DISCONNECT",
     "BY_PATH",
     "EXO_API",
+    "EXO_CANCEL",
     "NGINX_X_ACCEL",
+    "OLLAMA_CHAT",
+    "OLLAMA_ERRORS",
+    "OLLAMA_ERRORS_STREAMING",
+    "OLLAMA_SDK_CLIENT",
+    "OLLAMA_STREAMING",
     "OPENAI_CHAT_CHOICES",
     "OPENAI_CHAT_CREATE",
     "OPENAI_CHAT_FINISH_REASON",
@@ -84,6 +98,26 @@ RFC8259_JSON = "https://www.rfc-editor.org/rfc/rfc8259"
 RFC3629_UTF8 = "https://www.rfc-editor.org/rfc/rfc3629"
 NGINX_X_ACCEL = "https://nginx.org/en/docs/http/ngx_http_proxy_module.html#proxy_buffering"
 EXO_API = "https://github.com/exo-explore/exo"
+# Anthropic Messages (docs.anthropic.com) and anthropic-python.
+ANTHROPIC_MESSAGES = "https://docs.anthropic.com/en/api/messages"
+ANTHROPIC_STREAMING = "https://docs.anthropic.com/en/docs/build-with-claude/streaming"
+ANTHROPIC_STREAMING_EVENTS = ANTHROPIC_STREAMING + "#event-types"
+ANTHROPIC_STREAMING_FLOW = ANTHROPIC_STREAMING + "#event-types"
+ANTHROPIC_STREAMING_ERRORS = ANTHROPIC_STREAMING + "#error-events"
+ANTHROPIC_STREAMING_TOOLS = ANTHROPIC_STREAMING + "#input-json-delta"
+ANTHROPIC_ERRORS = "https://docs.anthropic.com/en/api/errors"
+ANTHROPIC_SDK_ACCUMULATOR = (
+    "https://github.com/anthropics/anthropic-sdk-python/blob/main/"
+    "src/anthropic/lib/streaming/_messages.py"
+)
+# Ollama (docs.ollama.com) and ollama-python.
+OLLAMA_CHAT = "https://docs.ollama.com/api/chat"
+OLLAMA_STREAMING = "https://docs.ollama.com/api/streaming"
+OLLAMA_ERRORS = "https://docs.ollama.com/api/errors"
+OLLAMA_ERRORS_STREAMING = OLLAMA_ERRORS + "#errors-that-occur-while-streaming"
+OLLAMA_SDK_CLIENT = "https://github.com/ollama/ollama-python/blob/main/ollama/_client.py"
+# EXO's own cancel endpoint (src/exo/api/main.py, cancel_command).
+EXO_CANCEL = "https://github.com/exo-explore/exo/blob/main/src/exo/api/main.py"
 # The proxy lifecycle bug this project was born from, written up in this repository.
 SEED_PROXY = "docs/proxy-lifecycle.md"
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from ..capture.transcript import Transcript
-from . import chat, client, consistency, proxy, responses, sessions
+from . import cancel, chat, client, consistency, messages, ollama, proxy, responses, sessions
 from .base import SEED, UNKNOWN_MODEL, RecordContext, Recorder, Scenario, Target, chat_body
 from .chat import STREAMS
 
@@ -48,6 +48,9 @@ CATALOG: Mapping[str, Scenario] = _catalog(
     sessions.SCENARIOS,
     responses.SCENARIOS,
     proxy.SCENARIOS,
+    messages.SCENARIOS,
+    ollama.SCENARIOS,
+    cancel.SCENARIOS,
 )
 
 

@@ -1,0 +1,83 @@
+"""EXO's ``POST /v1/cancel/{command_id}``: running streams that can be told to stop.
+
+EXO keeps a channel per running command and closes it on cancel, so the
+stream's generator ends at its next token; the stream then ends in its API's
+terms (a chat stream without a finish_reason, a Messages stream with
+``stop_reason: null``).  An unknown or finished id gets 404 with EXO's error
+body.  The reference does the same: every stream registers its command id
+while it runs and looks at its flag between tokens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .pipeline import json_reply
+from .response import ReplyResponse
+from .wire import DONE, Item
+
+__all__ = ["CANCEL_PATH", "Cancels", "cancellable_chat"]
+
+CANCEL_PATH = "/v1/cancel/{command_id}"
+
+
+class Cancels:
+    """The command ids of running streams, each with the flag a cancel sets."""
+
+    def __init__(self, *, ignore: bool = False) -> None:
+        self._running: dict[str, asyncio.Event] = {}
+        #: the ``cancel-ignored`` fault: say yes, change nothing
+        self.ignore = ignore
+
+    @contextmanager
+    def running(self, command_id: str) -> Iterator[asyncio.Event]:
+        flag = asyncio.Event()
+        self._running[command_id] = flag
+        try:
+            yield flag
+        finally:
+            self._running.pop(command_id, None)
+
+    def cancel(self, command_id: str) -> bool:
+        flag = self._running.get(command_id)
+        if flag is None:
+            return False
+        if not self.ignore:
+            flag.set()
+        return True
+
+    async def endpoint(self, request: Request) -> Response:
+        command_id = str(request.path_params["command_id"])
+        if not self.cancel(command_id):
+            body = {
+                "error": {
+                    "message": "Command not found or already completed",
+                    "type": "Not Found",
+                    "code": 404,
+                }
+            }
+            return ReplyResponse(json_reply(404, body))
+        answer = {"message": "Command cancelled.", "command_id": command_id}
+        return ReplyResponse(json_reply(200, answer))
+
+
+async def cancellable_chat(
+    cancels: Cancels, command_id: str, items: AsyncIterator[Item]
+) -> AsyncIterator[Item]:
+    """A chat stream that ends with a bare ``[DONE]`` (no finish_reason) once cancelled."""
+    with cancels.running(command_id) as flag:
+        try:
+            async for item in items:
+                if flag.is_set():
+                    yield DONE
+                    return
+                yield item
+        finally:
+            aclose = getattr(items, "aclose", None)
+            if aclose is not None:
+                await aclose()
