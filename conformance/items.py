@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from .capture.transcript import Ending
+from .repetition import combine
 from .report.failure import format_failure
-from .results import Outcome, Result, judge, make_result
+from .results import Outcome, Repetitions, Result, judge, make_result
 from .rules.registry import Rule, Verdict, skipped
 from .run import ConformanceRun
 from .scenarios import CATALOG, Target
@@ -38,6 +39,7 @@ class RuleItem(pytest.Item):
         self.run = run
         self.verdict: Verdict | None = None
         self.view: View | None = None
+        self.repetitions = Repetitions()
         self.exo_outcome = Outcome.ERROR
         self.user_properties += [
             ("rule", rule.id),
@@ -48,13 +50,16 @@ class RuleItem(pytest.Item):
         self.add_marker(pytest.mark.exo_conformance)
 
     def runtest(self) -> None:
-        view = self.run.view(self.target, self.scenario)
-        self.view = view
+        views = self.run.views(self.target, self.scenario)
         try:
-            verdict = _not_sent(view) or self.rule.check(view)
+            verdicts = [_not_sent(view) or self.rule.check(view) for view in views]
         except Exception as exc:
             raise HarnessError(f"{self.rule.id} could not judge: {exc!r}") from exc
-        self.verdict = verdict
+        combined = combine(verdicts)
+        # The first failing repetition is the evidence every report shows.
+        self.view = views[combined.index]
+        self.repetitions = combined.repetitions
+        verdict = self.verdict = combined.verdict
         strict = self.run.settings.strict
         known = verdict.outcome == "failed" and self.run.is_known(
             self.rule.id, self.scenario, self.target.label or self.target.url
@@ -77,6 +82,7 @@ class RuleItem(pytest.Item):
             nodeid=self.nodeid,
             api=CATALOG[self.scenario].api,
             message=message,
+            repetitions=self.repetitions,
         ).redacted(self.run.redact)
 
     def failure_text(self) -> str:

@@ -70,6 +70,12 @@ OPTIONS: tuple[Option, ...] = (
         "(default 1: each exchange is recorded undisturbed)",
         "1",
     ),
+    Option(
+        "--exo-repeat",
+        "EXO_REPEAT",
+        "record every scenario this many times; a rule fails if it fails on any repetition",
+        "1",
+    ),
 )
 
 
@@ -102,6 +108,7 @@ class Settings:
     concurrency: int = 8
     max_body_bytes: int = 16 * 2**20
     parallel: int = 1
+    repeat: int = 1
 
     @property
     def active(self) -> bool:
@@ -179,4 +186,5 @@ def read_settings(config: pytest.Config) -> Settings:
         concurrency=_positive("--exo-concurrency", str(values["exo_concurrency"]), int),
         max_body_bytes=int(_positive("--exo-max-body", str(values["exo_max_body"]), float) * 2**20),
         parallel=_positive("--exo-parallel", str(values["exo_parallel"]), int),
+        repeat=_positive("--exo-repeat", str(values["exo_repeat"]), int),
     )

@@ -147,6 +147,7 @@ def make_result(
     nodeid: str = "",
     api: str = "chat",
     message: str = "",
+    repetitions: Repetitions | None = None,
 ) -> Result:
     """The result of a rule's verdict; ``verdict`` is None when the harness could not judge."""
     found = verdict or Verdict(str(outcome), message)
@@ -165,6 +166,7 @@ def make_result(
         breaks=rule.breaks,
         nodeid=nodeid,
         api=api,
+        repetitions=repetitions or Repetitions(),
     )
 
 

@@ -58,8 +58,9 @@ class ConformanceRun:
     unreachable: str = ""
     #: what kept the run from judging everything, for every report
     error: RunError | None = None
-    _recorded: dict[tuple[str, str], Transcript] = field(default_factory=dict)
-    _views: dict[tuple[str, str], View] = field(default_factory=dict)
+    #: every recording of each scenario, one per repetition (``--exo-repeat``)
+    _recorded: dict[tuple[str, str], list[Transcript]] = field(default_factory=dict)
+    _views: dict[tuple[str, str], list[View]] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _budget: BodyBudget | None = None
@@ -126,33 +127,51 @@ class ConformanceRun:
         raise KeyError(url)
 
     def transcript(self, target: Target, scenario: str) -> Transcript:
-        """The scenario's transcript, recording what the target needs on first use."""
+        """The scenario's (first) transcript, recording what the target needs on first use."""
+        return self.transcripts(target, scenario)[0]
+
+    def transcripts(self, target: Target, scenario: str) -> list[Transcript]:
+        """Every recording of the scenario, one per repetition, recorded on first use."""
         with self._lock:
             key = (target.url, scenario)
             if key not in self._recorded:
                 wanted = self.needed.get(target.url, set()) | {scenario}
                 missing = [s for s in wanted if (target.url, s) not in self._recorded]
-                for sid, t in self._run(self._record(target, missing)).items():
-                    self._recorded[(target.url, sid)] = t
+                for sid, found in self._run(self._record(target, missing)).items():
+                    self._recorded[(target.url, sid)] = found
             return self._recorded[key]
 
     def view(self, target: Target, scenario: str) -> View:
-        """The scenario's view, built once from its transcript and shared by every rule."""
-        transcript = self.transcript(target, scenario)
+        """The scenario's (first) view."""
+        return self.views(target, scenario)[0]
+
+    def views(self, target: Target, scenario: str) -> list[View]:
+        """The views of every repetition, each built once and shared by every rule."""
+        transcripts = self.transcripts(target, scenario)
         with self._lock:
             key = (target.url, scenario)
             if key not in self._views:
-                self._views[key] = view_of(transcript, CATALOG[scenario].api)
+                api = CATALOG[scenario].api
+                self._views[key] = [view_of(t, api) for t in transcripts]
             return self._views[key]
 
-    async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, Transcript]:
+    async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, list[Transcript]]:
+        """Record the scenarios ``repeat`` times, in rounds: one round is every
+        scenario once, as a run without repetition records them."""
+        out: dict[str, list[Transcript]] = {}
+        ordered = _in_catalog_order(ids)
         async with make_client(api_key=target.api_key, limits=self.limits) as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
-            return await record_all(ctx, _in_catalog_order(ids), parallel=self.settings.parallel)
+            for _ in range(self.settings.repeat):
+                found = await record_all(ctx, ordered, parallel=self.settings.parallel)
+                for sid, t in found.items():
+                    out.setdefault(sid, []).append(t)
+        return out
 
     def recorded(self) -> list[Transcript]:
+        """Every transcript recorded, every repetition of each scenario."""
         with self._lock:
-            return list(self._recorded.values())
+            return [t for found in self._recorded.values() for t in found]
 
     def target_name(self, url: str) -> str:
         """The stable name of a target (its label) given its live URL."""

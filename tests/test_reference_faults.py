@@ -459,6 +459,10 @@ CASES: dict[str, Case] = {
     "tool-index-missing": Case(TOOLS, tool_index_missing),
     "tool-index-shared": Case(TOOLS, tool_index_shared),
     "dead-runner-keepalive": Case(STREAM, dead_runner_keepalive),
+    # Right when asked once and alone; what goes wrong: tests/test_load_faults.py
+    "done-sometimes": Case(STREAM, _same_text),
+    "cross-talk": Case(STREAM, _same_text),
+    "cut-under-load": Case(STREAM, _same_text),
 }
 
 PAIRS = [

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ..scenarios.nonce import nonces_in
 from .wire import JsonObject
 
 __all__ = [
@@ -123,6 +124,9 @@ def plan_completion(
     words = MULTIBYTE_WORDS if _wants_multibyte(messages) else PLAIN_WORDS
     length = _length(key, wants_long(messages))
     tokens = [" " + words[_draw(key, i) % len(words)] for i in range(length)]
+    # Codes the prompt asks to repeat come first, as a model that obeys sends
+    # them: concurrent streams then prove they were kept apart.
+    tokens = [" " + nonce for nonce in _nonces(messages)] + tokens
     finish = "stop"
     if max_tokens is not None and max_tokens < len(tokens):
         tokens, finish = tokens[:max_tokens], "length"
@@ -151,6 +155,12 @@ def wants_long(messages: Sequence[JsonObject]) -> bool:
     """Whether the last user message asks for a long answer (says "long")."""
     users = [m for m in messages if m.get("role") == "user"]
     return bool(users) and bool(_LONG.search(message_text(users[-1])))
+
+
+def _nonces(messages: Sequence[JsonObject]) -> list[str]:
+    """The nonce codes in the last user message (see ``conformance.scenarios.nonce``)."""
+    users = [m for m in messages if m.get("role") == "user"]
+    return nonces_in(message_text(users[-1])) if users else []
 
 
 def _wants_multibyte(messages: Sequence[JsonObject]) -> bool:
