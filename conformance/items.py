@@ -15,6 +15,7 @@ from .results import Outcome, Repetitions, Result, judge, make_result
 from .rules.registry import Rule, Verdict, skipped
 from .run import ConformanceRun
 from .scenarios import CATALOG, Target
+from .scenarios.load import LOAD
 from .view import View
 
 __all__ = ["RuleFailure", "RuleItem", "SuiteCollector", "judge"]
@@ -125,6 +126,8 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
         needed = run.needed.setdefault(target.url, set())
         for rule in rules:
             for scenario in rule.scenarios:
+                if scenario == LOAD and not run.settings.load:
+                    continue  # the load scenario runs only when asked (--exo-load)
                 if scenario not in CATALOG:
                     known = ", ".join(CATALOG)
                     raise pytest.UsageError(

@@ -76,6 +76,18 @@ OPTIONS: tuple[Option, ...] = (
         "record every scenario this many times; a rule fails if it fails on any repetition",
         "1",
     ),
+    Option(
+        "--exo-load",
+        "EXO_LOAD",
+        "the load scenario: this many concurrent streams, a new request as each ends "
+        "(default: off)",
+    ),
+    Option(
+        "--exo-load-duration",
+        "EXO_LOAD_DURATION",
+        "how long the load scenario runs, in seconds",
+        "30",
+    ),
 )
 
 
@@ -109,6 +121,9 @@ class Settings:
     max_body_bytes: int = 16 * 2**20
     parallel: int = 1
     repeat: int = 1
+    #: concurrent streams of the load scenario (0: no load scenario)
+    load: int = 0
+    load_duration: float = 30.0
 
     @property
     def active(self) -> bool:
@@ -187,4 +202,6 @@ def read_settings(config: pytest.Config) -> Settings:
         max_body_bytes=int(_positive("--exo-max-body", str(values["exo_max_body"]), float) * 2**20),
         parallel=_positive("--exo-parallel", str(values["exo_parallel"]), int),
         repeat=_positive("--exo-repeat", str(values["exo_repeat"]), int),
+        load=_positive("--exo-load", str(values["exo_load"]), int) if values["exo_load"] else 0,
+        load_duration=_positive("--exo-load-duration", str(values["exo_load_duration"]), float),
     )

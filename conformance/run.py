@@ -18,13 +18,16 @@ from typing import Any, TypeVar
 
 from . import __version__
 from .baseline import Baseline, load_baseline
+from .capture.cost import METER, Cost
 from .capture.recorder import BodyBudget, Limits, make_client
 from .capture.redact import redact
 from .capture.transcript import Ending, Transcript
 from .embedded import EmbeddedServer
+from .loadview import LoadRecord, LoadView
 from .options import EMBEDDED, Settings
 from .results import Result, RunError, RunInfo
 from .scenarios import CATALOG, RecordContext, Target, record_all
+from .scenarios.load import LOAD, Progress, record_load
 from .targets import preflight
 from .view import View, view_of
 
@@ -59,6 +62,12 @@ class ConformanceRun:
     #: what kept the run from judging everything, for every report
     error: RunError | None = None
     #: every recording of each scenario, one per repetition (``--exo-repeat``)
+    #: the request meter's reading when the run began: the run costs the difference
+    cost_start: Cost = field(default_factory=METER.reading)
+    #: the load scenario's record per target URL (``--exo-load``)
+    loads: dict[str, LoadRecord] = field(default_factory=dict)
+    #: where the load scenario's progress lines go (the plugin points it at the terminal)
+    progress: Progress | None = None
     _recorded: dict[tuple[str, str], list[Transcript]] = field(default_factory=dict)
     _views: dict[tuple[str, str], list[View]] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
@@ -152,20 +161,32 @@ class ConformanceRun:
             key = (target.url, scenario)
             if key not in self._views:
                 api = CATALOG[scenario].api
-                self._views[key] = [view_of(t, api) for t in transcripts]
+                if scenario == LOAD:
+                    load = LoadView(transcripts[0], self.loads[target.url])
+                    self._views[key] = [load]
+                else:
+                    self._views[key] = [view_of(t, api) for t in transcripts]
             return self._views[key]
 
     async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, list[Transcript]]:
         """Record the scenarios ``repeat`` times, in rounds: one round is every
-        scenario once, as a run without repetition records them."""
+        scenario once, as a run without repetition records them.  The load
+        scenario runs once, after them, for its duration."""
         out: dict[str, list[Transcript]] = {}
         ordered = _in_catalog_order(ids)
         async with make_client(api_key=target.api_key, limits=self.limits) as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
-            for _ in range(self.settings.repeat):
-                found = await record_all(ctx, ordered, parallel=self.settings.parallel)
+            alone = [sid for sid in ordered if sid != LOAD]
+            for _ in range(self.settings.repeat if alone else 0):
+                found = await record_all(ctx, alone, parallel=self.settings.parallel)
                 for sid, t in found.items():
                     out.setdefault(sid, []).append(t)
+            if LOAD in ordered:
+                main, record = await record_load(
+                    ctx, self.settings.load, self.settings.load_duration, self.progress
+                )
+                self.loads[target.url] = record
+                out[LOAD] = [main]
         return out
 
     def recorded(self) -> list[Transcript]:
@@ -261,6 +282,9 @@ class ConformanceRun:
             baseline=self._baseline_info(),
             baseline_notes=tuple(baseline_notes),
             secrets=self.settings.secrets,
+            repeat=self.settings.repeat,
+            cost=None if self.controller else (METER.reading() - self.cost_start).to_json(),
+            latency={self.target_name(url): r.latency() for url, r in self.loads.items()},
         )
 
     def _baseline_info(self) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from . import (  # noqa: F401 - registration side effects
     disconnect,
     error,
     headers,
+    load,
     models,
     sse,
     stream,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from ..capture.transcript import Transcript
-from . import chat, client, consistency, sessions
+from . import chat, client, consistency, load, sessions
 from .base import SEED, UNKNOWN_MODEL, RecordContext, Recorder, Scenario, Target, chat_body
 from .chat import STREAMS
 
@@ -42,7 +42,7 @@ def _catalog(*groups: Iterable[Scenario]) -> Mapping[str, Scenario]:
 
 #: Every scenario by ID, in the order the suite lists them.
 CATALOG: Mapping[str, Scenario] = _catalog(
-    chat.SCENARIOS, consistency.SCENARIOS, client.SCENARIOS, sessions.SCENARIOS
+    chat.SCENARIOS, consistency.SCENARIOS, client.SCENARIOS, sessions.SCENARIOS, load.SCENARIOS
 )
 
 
