@@ -8,6 +8,7 @@ async test (whose own loop is already running).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Coroutine, Iterable
@@ -68,6 +69,8 @@ class ConformanceRun:
     loads: dict[str, LoadRecord] = field(default_factory=dict)
     #: where the load scenario's progress lines go (the plugin points it at the terminal)
     progress: Progress | None = None
+    #: each target's GET /v1/models answer from preflight, until the models scenario uses it
+    _listings: dict[str, Transcript] = field(default_factory=dict)
     _recorded: dict[tuple[str, str], list[Transcript]] = field(default_factory=dict)
     _views: dict[tuple[str, str], list[View]] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
@@ -115,11 +118,16 @@ class ConformanceRun:
         async with make_client(api_key=self.settings.api_key, limits=self.limits) as client:
             out = []
             for target in targets:
-                out.append(
-                    await preflight(
-                        client, target, timeout=self.settings.timeout, model=self.settings.model
-                    )
+                seen: list[Transcript] = []
+                found = await preflight(
+                    client,
+                    target,
+                    timeout=self.settings.timeout,
+                    model=self.settings.model,
+                    seen=seen,
                 )
+                self._listings[found.url] = seen[0]
+                out.append(found)
             return out
 
     def stop(self) -> None:
@@ -177,8 +185,14 @@ class ConformanceRun:
         async with make_client(api_key=target.api_key, limits=self.limits) as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
             alone = [sid for sid in ordered if sid != LOAD]
-            for _ in range(self.settings.repeat if alone else 0):
-                found = await record_all(ctx, alone, parallel=self.settings.parallel)
+            for n in range(self.settings.repeat if alone else 0):
+                # The first round reads the model list preflight fetched; later ones ask again.
+                listing = self._listings.pop(target.url, None) if n == 0 else None
+                found = await record_all(
+                    dataclasses.replace(ctx, listing=listing),
+                    alone,
+                    parallel=self.settings.parallel,
+                )
                 for sid, t in found.items():
                     out.setdefault(sid, []).append(t)
             if LOAD in ordered:

@@ -112,7 +112,7 @@ class Meter:
             return  # nothing reached the endpoint
         asked = requested_tokens(body)
         generating = body is not None and path.endswith(_GENERATING)
-        made = generated_tokens(t) if t.status == 200 else 0
+        made = generated_tokens(t) if generating and t.status == 200 else 0
         with self._lock:
             c = self._cost
             self._cost = Cost(

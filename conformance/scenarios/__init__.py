@@ -58,6 +58,7 @@ async def record_all(
     arrives, batching that changes an answer).  Only the scenarios that exist
     to test concurrency send requests at once.
     """
+    ctx = ctx.fresh_round()
     wanted = [CATALOG[i] for i in dict.fromkeys(ids)]
     shared = [s for s in wanted if not s.exclusive]
     gate = asyncio.Semaphore(max(1, parallel))
