@@ -49,7 +49,7 @@ from conformance.capture.recorder import Limits, make_client  # noqa: E402
 from conformance.capture.transcript import Transcript  # noqa: E402
 from conformance.rules import load as load_rules  # noqa: E402
 from conformance.scenarios import RecordContext, Target  # noqa: E402
-from conformance.scenarios.load import LOAD_MAX_TOKENS, load_body, record_load  # noqa: E402
+from conformance.scenarios.load import load_body, record_load  # noqa: E402
 from conformance.scenarios.nonce import make_nonce  # noqa: E402
 
 TOKEN_GAP_S = 0.02  # 50 tokens/s per stream
@@ -259,15 +259,14 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
     finally:
         proc.kill()
-    print(
-        f"load average: {os.getloadavg()[0]:.2f}, cpus: {os.cpu_count()}, python {sys.version.split()[0]}"
-    )
+    where = f"cpus: {os.cpu_count()}, python {sys.version.split()[0]}"
+    print(f"load average: {os.getloadavg()[0]:.2f}, {where}")
     for method in ("load", "bare"):
         ok = [r["streams"] for r in rows if r["method"] == method and r["keeps_up"]]
         print(f"capacity {method}: {max(ok) if ok else 0} streams")
-    print(
-        "| streams | load median ms | load p95 ms | load tokens | bare median ms | bare p95 ms | bare tokens |"
-    )
+    head = ["streams", "load median ms", "load p95 ms", "load tokens"]
+    head += ["bare median ms", "bare p95 ms", "bare tokens"]
+    print("| " + " | ".join(head) + " |")
     print("|---:|---:|---:|---:|---:|---:|---:|")
     for streams in counts:
         pair = {r["method"]: r for r in rows if r["streams"] == streams}
