@@ -192,3 +192,25 @@ def test_the_plot_escapes_a_hostile_target_name() -> None:
     record = _view(_facts(1), _facts(2)).record
     page = latency_html({"<script>alert(1)</script>": record.latency()})
     assert "<script>" not in page and "&lt;script&gt;" in page and page.count("<svg") == 2
+
+
+@pytest.mark.slow
+def test_a_stalled_stream_under_load_ends_at_the_exchange_deadline(
+    pytester: pytest.Pytester, reference_server: ServerFactory
+) -> None:
+    # Each stream stops after a few tokens and is kept open with keep-alives
+    # (for 60 s by the server): the exchange deadline ends every one of them.
+    url = reference_server("--fault", "dead-runner-keepalive", "--token-delay", "0.01")
+    result = pytester.runpytest(
+        "--exo-url", url, "--exo-rules", "load.complete", "--exo-load", "4",
+        "--exo-load-duration", "1", "--exo-timeout", "3", "--exo-json", "out.json",
+        "-p", "no:randomly",
+    )  # fmt: skip
+    assert result.ret == 0, result.stdout.str()
+    report = json.loads((pytester.path / "out.json").read_text())
+    (only,) = report["results"]
+    # The lone stream stalls too: the stream rules own that, and the load rule says so.
+    assert only["outcome"] == "skipped"
+    assert "lone stream" in only["message"] and "deadline" in only["message"]
+    (figures,) = report["latency"].values()
+    assert figures["requests"] >= 4 and figures["completed"] == 0
