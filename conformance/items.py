@@ -9,11 +9,13 @@ from typing import Any
 import pytest
 
 from .capture.transcript import Ending
+from .repetition import combine
 from .report.failure import format_failure
-from .results import Outcome, Result, judge, make_result
+from .results import Outcome, Repetitions, Result, judge, make_result
 from .rules.registry import Rule, Verdict, skipped
 from .run import LIVE_ONLY, ConformanceRun
 from .scenarios import CATALOG, Target
+from .scenarios.load import LOAD
 from .scenarios.proxy import UNPAIRED, UPSTREAM
 from .view import View
 
@@ -39,6 +41,7 @@ class RuleItem(pytest.Item):
         self.run = run
         self.verdict: Verdict | None = None
         self.view: View | None = None
+        self.repetitions = Repetitions()
         self.exo_outcome = Outcome.ERROR
         self.user_properties += [
             ("rule", rule.id),
@@ -49,13 +52,19 @@ class RuleItem(pytest.Item):
         self.add_marker(pytest.mark.exo_conformance)
 
     def runtest(self) -> None:
-        view = self.run.view(self.target, self.scenario)
-        self.view = view
+        views = self.run.views(self.target, self.scenario)
         try:
-            verdict = _not_sent(view) or _not_live(self.run, self.scenario) or self.rule.check(view)
+            verdicts = [
+                _not_sent(view) or _not_live(self.run, self.scenario) or self.rule.check(view)
+                for view in views
+            ]
         except Exception as exc:
             raise HarnessError(f"{self.rule.id} could not judge: {exc!r}") from exc
-        self.verdict = verdict
+        combined = combine(verdicts)
+        # The first failing repetition is the evidence every report shows.
+        self.view = views[combined.index]
+        self.repetitions = combined.repetitions
+        verdict = self.verdict = combined.verdict
         strict = self.run.settings.strict
         known = verdict.outcome == "failed" and self.run.is_known(
             self.rule.id, self.scenario, self.target.label or self.target.url
@@ -78,6 +87,7 @@ class RuleItem(pytest.Item):
             nodeid=self.nodeid,
             api=CATALOG[self.scenario].api,
             message=message,
+            repetitions=self.repetitions,
         ).redacted(self.run.redact)
 
     def failure_text(self) -> str:
@@ -142,6 +152,8 @@ def build_items(session: pytest.Session, run: ConformanceRun, rules: list[Rule])
         needed = run.needed.setdefault(target.url, set())
         for rule in rules:
             for scenario in rule.scenarios:
+                if scenario == LOAD and not run.settings.load:
+                    continue  # the load scenario runs only when asked (--exo-load)
                 if scenario not in CATALOG:
                     known = ", ".join(CATALOG)
                     raise pytest.UsageError(

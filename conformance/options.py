@@ -63,7 +63,7 @@ OPTIONS: tuple[Option, ...] = (
         "write a baseline covering this run's failures to this TOML file",
     ),
     Option("--exo-json", "EXO_JSON", "write the JSON conformance report to this path"),
-    Option("--exo-concurrency", "EXO_CONCURRENCY", "concurrent streams in the isolation test", "8"),
+    Option("--exo-concurrency", "EXO_CONCURRENCY", "concurrent streams in the isolation test", "3"),
     Option("--exo-max-body", "EXO_MAX_BODY", "cap on one response body, in MiB", "16"),
     Option(
         "--exo-parallel",
@@ -90,6 +90,24 @@ OPTIONS: tuple[Option, ...] = (
         "API to test: auto (chat plus each other API the endpoint serves), chat, "
         "responses, messages, ollama or all (repeatable)",
         repeat=True,
+    ),
+    Option(
+        "--exo-repeat",
+        "EXO_REPEAT",
+        "record every scenario this many times; a rule fails if it fails on any repetition",
+        "1",
+    ),
+    Option(
+        "--exo-load",
+        "EXO_LOAD",
+        "the load scenario: this many concurrent streams, a new request as each ends "
+        "(default: off)",
+    ),
+    Option(
+        "--exo-load-duration",
+        "EXO_LOAD_DURATION",
+        "how long the load scenario runs, in seconds",
+        "30",
     ),
 )
 
@@ -120,7 +138,7 @@ class Settings:
     baseline: Path | None = None
     write_baseline: Path | None = None
     json_path: Path | None = None
-    concurrency: int = 8
+    concurrency: int = 3
     max_body_bytes: int = 16 * 2**20
     parallel: int = 1
     upstream: str | None = None
@@ -128,6 +146,10 @@ class Settings:
     replay_dir: Path | None = None
     #: the ``--exo-api`` values, checked (``auto`` when none given)
     apis: tuple[str, ...] = ("auto",)
+    repeat: int = 1
+    #: concurrent streams of the load scenario (0: no load scenario)
+    load: int = 0
+    load_duration: float = 30.0
 
     @property
     def active(self) -> bool:
@@ -217,6 +239,9 @@ def read_settings(config: pytest.Config) -> Settings:
         parallel=_positive("--exo-parallel", str(values["exo_parallel"]), int),
         **_proxy_and_files(values, urls),
         apis=check_apis(values["exo_api"]),
+        repeat=_positive("--exo-repeat", str(values["exo_repeat"]), int),
+        load=_positive("--exo-load", str(values["exo_load"]), int) if values["exo_load"] else 0,
+        load_duration=_positive("--exo-load-duration", str(values["exo_load_duration"]), float),
     )
 
 

@@ -54,9 +54,25 @@ def pytest_configure(config: pytest.Config) -> None:
         except (BaselineError, ReplayError) as exc:
             raise pytest.UsageError(str(exc)) from None
         config.stash[RUN_KEY] = run
+        run.progress = _progress_line(config)
         config.pluginmanager.register(ConformancePlugin(run), "exo-conformance-run")
         if config.pluginmanager.hasplugin("html") and config.getoption("htmlpath", None):
             config.pluginmanager.register(HtmlReport(run), "exo-conformance-html")
+
+
+def _progress_line(config: pytest.Config) -> Callable[[str], None]:
+    """Writes a line of progress to the terminal while an item runs, past output capture."""
+
+    def write(line: str) -> None:
+        capman = config.pluginmanager.getplugin("capturemanager")
+        writer = config.get_terminal_writer()
+        if capman is None:
+            writer.line(line)
+            return
+        with capman.global_and_fixture_disabled():
+            writer.line(line)
+
+    return write
 
 
 def _is_xdist_controller(config: pytest.Config) -> bool:

@@ -147,6 +147,7 @@ def make_result(
     nodeid: str = "",
     api: str = "chat",
     message: str = "",
+    repetitions: Repetitions | None = None,
 ) -> Result:
     """The result of a rule's verdict; ``verdict`` is None when the harness could not judge."""
     found = verdict or Verdict(str(outcome), message)
@@ -165,6 +166,7 @@ def make_result(
         breaks=rule.breaks,
         nodeid=nodeid,
         api=api,
+        repetitions=repetitions or Repetitions(),
     )
 
 
@@ -207,3 +209,9 @@ class RunInfo:
     #: stale and expired baseline entries, described in one line each
     baseline_notes: tuple[str, ...] = ()
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    #: how many times every scenario was recorded (``--exo-repeat``)
+    repeat: int = 1
+    #: requests sent and tokens asked for and generated (None: not counted here)
+    cost: dict[str, int] | None = None
+    #: the load scenario's figures per target name (``--exo-load``)
+    latency: dict[str, dict[str, Any]] = field(default_factory=dict)

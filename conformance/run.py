@@ -8,6 +8,7 @@ async test (whose own loop is already running).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Coroutine, Iterable
@@ -18,16 +19,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from . import __version__
-from .apis import choose, settle_apis
+from .apis import API_NAMES, choose, settle_apis
 from .baseline import Baseline, load_baseline
 from .capture.archive import ArchiveError, Recorded, load_dir, write_file
+from .capture.cost import METER, Cost
 from .capture.recorder import BodyBudget, Limits, make_client
 from .capture.redact import redact
 from .capture.transcript import Ending, Request, Transcript
 from .embedded import EmbeddedServer
+from .loadview import LoadRecord, LoadView
 from .options import EMBEDDED, Settings
 from .results import Result, RunError, RunInfo
 from .scenarios import CATALOG, RecordContext, Target, record_all
+from .scenarios.load import LOAD, Progress, record_load
 from .scenarios.pairs import record_paired
 from .targets import preflight
 from .view import View, view_of
@@ -73,8 +77,17 @@ class ConformanceRun:
     #: with --exo-upstream: the proxy's upstream, and the scenarios recorded in pairs
     upstream: Target | None = None
     paired: set[str] = field(default_factory=set)
-    _recorded: dict[tuple[str, str], Transcript] = field(default_factory=dict)
-    _views: dict[tuple[str, str], View] = field(default_factory=dict)
+    #: every recording of each scenario, one per repetition (``--exo-repeat``)
+    #: the request meter's reading when the run began: the run costs the difference
+    cost_start: Cost = field(default_factory=METER.reading)
+    #: the load scenario's record per target URL (``--exo-load``)
+    loads: dict[str, LoadRecord] = field(default_factory=dict)
+    #: where the load scenario's progress lines go (the plugin points it at the terminal)
+    progress: Progress | None = None
+    #: each target's GET /v1/models answer from preflight, until the models scenario uses it
+    _listings: dict[str, Transcript] = field(default_factory=dict)
+    _recorded: dict[tuple[str, str], list[Transcript]] = field(default_factory=dict)
+    _views: dict[tuple[str, str], list[View]] = field(default_factory=dict)
     _servers: list[EmbeddedServer] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _budget: BodyBudget | None = None
@@ -146,8 +159,16 @@ class ConformanceRun:
                     f"{item.transcript.scenario!r} (known: {known})"
                 )
             target = targets.setdefault(item.label, Target(item.url, item.model, None, item.label))
-            self._recorded[(target.url, item.transcript.scenario)] = item.transcript
-        self.targets = list(targets.values())
+            kept = self._recorded.setdefault((target.url, item.transcript.scenario), [])
+            kept.append(item.transcript)
+        # A replayed target is tested on the APIs its recordings speak.
+        self.targets = [
+            dataclasses.replace(t, apis=self._recorded_apis(t.url)) for t in targets.values()
+        ]
+
+    def _recorded_apis(self, url: str) -> tuple[str, ...]:
+        spoken = {CATALOG[sid].api for (where, sid) in self._recorded if where == url}
+        return tuple(api for api in API_NAMES if api in spoken) or ("chat",)
 
     @property
     def replaying(self) -> bool:
@@ -163,9 +184,15 @@ class ConformanceRun:
             out = []
             choice = choose(self.settings.apis)
             for target in targets:
+                seen: list[Transcript] = []
                 found = await preflight(
-                    client, target, timeout=self.settings.timeout, model=self.settings.model
+                    client,
+                    target,
+                    timeout=self.settings.timeout,
+                    model=self.settings.model,
+                    seen=seen,
                 )
+                self._listings[found.url] = seen[0]
                 out.append(await settle_apis(client, found, choice, self.limits))
             return out
 
@@ -183,39 +210,74 @@ class ConformanceRun:
         raise KeyError(url)
 
     def transcript(self, target: Target, scenario: str) -> Transcript:
-        """The scenario's transcript, recording what the target needs on first use."""
+        """The scenario's (first) transcript, recording what the target needs on first use."""
+        return self.transcripts(target, scenario)[0]
+
+    def transcripts(self, target: Target, scenario: str) -> list[Transcript]:
+        """Every recording of the scenario, one per repetition, recorded on first use."""
         with self._lock:
             key = (target.url, scenario)
             if key not in self._recorded and self.replaying:
-                return _not_recorded(target, scenario, self.settings.replay_dir)
+                return [_not_recorded(target, scenario, self.settings.replay_dir)]
             if key not in self._recorded:
                 wanted = self.needed.get(target.url, set()) | {scenario}
                 missing = [s for s in wanted if (target.url, s) not in self._recorded]
-                for sid, t in self._run(self._record(target, missing)).items():
-                    self._recorded[(target.url, sid)] = t
-                    self._write(target, t)
+                for sid, found in self._run(self._record(target, missing)).items():
+                    self._recorded[(target.url, sid)] = found
+                    for n, t in enumerate(found):
+                        self._write(target, t, n if len(found) > 1 else None)
             return self._recorded[key]
 
     def view(self, target: Target, scenario: str) -> View:
-        """The scenario's view, built once from its transcript and shared by every rule."""
-        transcript = self.transcript(target, scenario)
+        """The scenario's (first) view."""
+        return self.views(target, scenario)[0]
+
+    def views(self, target: Target, scenario: str) -> list[View]:
+        """The views of every repetition, each built once and shared by every rule."""
+        transcripts = self.transcripts(target, scenario)
         with self._lock:
             key = (target.url, scenario)
             if key not in self._views:
-                self._views[key] = view_of(transcript, CATALOG[scenario].api)
+                api = CATALOG[scenario].api
+                if scenario == LOAD:
+                    load = LoadView(transcripts[0], self.loads[target.url])
+                    self._views[key] = [load]
+                else:
+                    self._views[key] = [view_of(t, api) for t in transcripts]
             return self._views[key]
 
-    async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, Transcript]:
+    async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, list[Transcript]]:
+        """Record the scenarios ``repeat`` times, in rounds: one round is every
+        scenario once, as a run without repetition records them.  The load
+        scenario runs once, after them, for its duration."""
+        out: dict[str, list[Transcript]] = {}
+        ordered = _in_catalog_order(ids)
         async with make_client(api_key=target.api_key, limits=self.limits) as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
-            ordered = _in_catalog_order(ids)
-            if self.upstream is not None:
-                return await record_paired(
-                    ctx, self.upstream, ordered, self.paired, parallel=self.settings.parallel
+            alone = [sid for sid in ordered if sid != LOAD]
+            for n in range(self.settings.repeat if alone else 0):
+                # The first round reads the model list preflight fetched; later ones ask again.
+                listing = self._listings.pop(target.url, None) if n == 0 else None
+                found = await self._one_round(dataclasses.replace(ctx, listing=listing), alone)
+                for sid, t in found.items():
+                    out.setdefault(sid, []).append(t)
+            if LOAD in ordered:
+                main, record = await record_load(
+                    ctx, self.settings.load, self.settings.load_duration, self.progress
                 )
-            return await record_all(ctx, ordered, parallel=self.settings.parallel)
+                self.loads[target.url] = record
+                out[LOAD] = [main]
+        return out
 
-    def _write(self, target: Target, t: Transcript) -> None:
+    async def _one_round(self, ctx: RecordContext, ids: list[str]) -> dict[str, Transcript]:
+        """Every scenario once; through a proxy, the paired ones also upstream."""
+        if self.upstream is not None:
+            return await record_paired(
+                ctx, self.upstream, ids, self.paired, parallel=self.settings.parallel
+            )
+        return await record_all(ctx, ids, parallel=self.settings.parallel)
+
+    def _write(self, target: Target, t: Transcript, repetition: int | None) -> None:
         """With --exo-record, keep the transcript on disk."""
         directory = self.settings.record_dir
         if directory is None:
@@ -223,12 +285,17 @@ class ConformanceRun:
         label = target.label or target.url
         recorded = Recorded(target.url, label, target.model, t)
         write_file(
-            directory, recorded, several=len(self.targets) > 1, secrets=self.settings.secrets
+            directory,
+            recorded,
+            several=len(self.targets) > 1,
+            secrets=self.settings.secrets,
+            repetition=repetition,
         )
 
     def recorded(self) -> list[Transcript]:
+        """Every transcript recorded, every repetition of each scenario."""
         with self._lock:
-            return list(self._recorded.values())
+            return [t for found in self._recorded.values() for t in found]
 
     def target_name(self, url: str) -> str:
         """The stable name of a target (its label) given its live URL."""
@@ -327,6 +394,9 @@ class ConformanceRun:
             baseline=self._baseline_info(),
             baseline_notes=tuple(baseline_notes),
             secrets=self.settings.secrets,
+            repeat=self.settings.repeat,
+            cost=None if self.controller else (METER.reading() - self.cost_start).to_json(),
+            latency={self.target_name(url): r.latency() for url, r in self.loads.items()},
         )
 
     def _baseline_info(self) -> dict[str, Any] | None:

@@ -118,12 +118,18 @@ async def _answers(
 
 
 async def preflight(
-    client: httpx.AsyncClient, target: Target, *, timeout: float, model: str | None
+    client: httpx.AsyncClient,
+    target: Target,
+    *,
+    timeout: float,
+    model: str | None,
+    seen: list[Transcript] | None = None,
 ) -> Target:
     """The target with its model chosen, or a TargetError.
 
     With ``model`` named, no model is probed, but the target must still answer
-    ``GET /v1/models`` with a model list in time.
+    ``GET /v1/models`` with a model list in time.  The model list is appended
+    to ``seen``, so the models scenario need not ask for it again.
     """
     secrets = (target.api_key,) if target.api_key else ()
     list_s = min(timeout, LIST_DEADLINE_S)
@@ -137,6 +143,8 @@ async def preflight(
         limits=quick,
         secrets=secrets,
     )
+    if seen is not None:
+        seen.append(listing)
     if listing.status is None:
         raise _unreachable(target.url, listing, "GET /v1/models", list_s)
     if listing.status == 200:

@@ -486,6 +486,10 @@ CASES: dict[str, Case] = {
     # wire is unchanged (what each does: the two tests after the table).
     "error-to-finish": Case(STREAM, _same_text),
     UPSTREAM_KEPT: Case(STREAM, _same_text),
+    # Right when asked once and alone; what goes wrong: tests/test_load_faults.py
+    "done-sometimes": Case(STREAM, _same_text),
+    "cross-talk": Case(STREAM, _same_text),
+    "cut-under-load": Case(STREAM, _same_text),
 }
 
 API_ENTRY_NAMES = {f.name for f in (*API_FAULTS, *RESPONSES_FAULTS)}

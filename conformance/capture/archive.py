@@ -65,16 +65,23 @@ class Recorded:
     transcript: Transcript
 
 
-def file_name(scenario: str, label: str, several: bool) -> str:
-    """``stream-basic.json``, or ``<target>--stream-basic.json`` with several targets."""
+def file_name(scenario: str, label: str, several: bool, repetition: int | None = None) -> str:
+    """``stream-basic.json``, or ``<target>--stream-basic.json`` with several targets;
+    with ``--exo-repeat``, ``stream-basic.3.json`` for the fourth recording."""
+    stem = scenario if repetition is None else f"{scenario}.{repetition}"
     if not several:
-        return f"{scenario}.json"
+        return f"{stem}.json"
     slug = re.sub(r"[^A-Za-z0-9._-]+", "_", label.split("://", 1)[-1]).strip("_")
-    return f"{slug}--{scenario}.json"
+    return f"{slug}--{stem}.json"
 
 
 def write_file(
-    directory: Path, recorded: Recorded, *, several: bool, secrets: tuple[str, ...] = ()
+    directory: Path,
+    recorded: Recorded,
+    *,
+    several: bool,
+    secrets: tuple[str, ...] = (),
+    repetition: int | None = None,
 ) -> Path:
     """Write one transcript; request headers are already masked by the recorder,
     and any secret left in the text is masked once more."""
@@ -86,7 +93,7 @@ def write_file(
         "target": {"url": recorded.url, "label": recorded.label, "model": recorded.model},
         "transcript": t.to_json(),
     }
-    path = directory / file_name(t.scenario, recorded.label, several)
+    path = directory / file_name(t.scenario, recorded.label, several, repetition)
     text = json.dumps(data, indent=1, ensure_ascii=False)
     path.write_text(redact(text, secrets), encoding="utf-8")
     return path

@@ -29,6 +29,7 @@ import httpcore
 import httpx
 
 from .. import __version__
+from .cost import METER
 from .redact import MASK, redact, redact_header, scrub
 from .sse import SSEDecoder
 from .transcript import Comment, Diagnostic, Ending, Event, Read, Request, Transcript
@@ -115,6 +116,7 @@ def make_client(
     limits: Limits = Limits(),
     base_url: str = "",
     keepalive: bool = True,
+    connections: int = 100,
 ) -> httpx.AsyncClient:
     """An httpx client fit for :func:`record`.
 
@@ -123,7 +125,8 @@ def make_client(
     the one named, not whatever ``HTTPS_PROXY`` says), and no single phase may
     outlast the total deadline.  With ``keepalive=False`` each connection is
     closed when its response is, so a client that is never closed holds no
-    socket once its responses are read.
+    socket once its responses are read.  ``connections`` bounds the
+    connections open at once (the load mode needs one per stream).
     """
     headers = {"user-agent": USER_AGENT, "accept-encoding": ACCEPT_ENCODING}
     if api_key:
@@ -134,7 +137,12 @@ def make_client(
         follow_redirects=False,
         trust_env=False,
         timeout=httpx.Timeout(limits.deadline_s),
-        limits=httpx.Limits() if keepalive else httpx.Limits(max_keepalive_connections=0),
+        limits=httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=(20 if connections <= 100 else connections)
+            if keepalive
+            else 0,
+        ),
     )
 
 
@@ -368,7 +376,11 @@ class _Recording:
             if room is not None and cost + one > room:
                 break
             cost += one
-            kept.append(dataclasses.replace(event, t_ns=t_ns))
+            # Built directly: dataclasses.replace costs several times more, and
+            # under load this runs for every event of every stream.
+            kept.append(
+                Event(event.type, event.data, event.id, event.retry, event.offset, event.end, t_ns)
+            )
         self.events += kept
         self._charge(cost)
         if self.on_event is not None:
@@ -630,7 +642,15 @@ async def record(
     await _exchange(client, request, rec)
     sent = _request_record(request, secrets)
     t = rec.transcript(sent, scenario=scenario, target=redact(target, secrets))
+    METER.saw(request.url.path, json if json is not None else _json_or_none(content), t)
     return scrub(t, secrets)
+
+
+def _json_or_none(content: bytes | None) -> Any:
+    try:
+        return jsonlib.loads(content) if content else None
+    except ValueError:
+        return None
 
 
 async def _exchange(client: httpx.AsyncClient, request: httpx.Request, rec: _Recording) -> None:

@@ -127,6 +127,7 @@ class ReferenceServer:
             batch=_batch(chat),
             long_prompt=wants_long(chat.messages),
             writes_expected=item_count(completion, include_usage=chat.include_usage),
+            request_key=repr((_batch(chat), chat.messages)),
         )
         cancellable = cancellable_chat(self.cancels, answer.id, items)
         reply = stream_reply(self.fault, stream_writes(self.fault, guarded(cancellable), options))

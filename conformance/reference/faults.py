@@ -12,6 +12,7 @@ faults: they are the valid variants of ``variants.py``.
 
 from __future__ import annotations
 
+from . import load_faults as load
 from . import plans
 from . import transforms as t
 from .api_entries import API_FAULTS
@@ -394,8 +395,40 @@ _CATALOG: tuple[Fault, ...] = (
     ),
 )
 
+_LOAD_ONLY: tuple[Fault, ...] = (
+    Fault(
+        "done-sometimes",
+        "fault",
+        f"`data: [DONE]` is dropped on every {load.EVERY}th stream of the same request "
+        "(the others end right).",
+        "an intermittent race between the last chunk and the end of the response, or a "
+        "proxy connection pool that loses the tail of a reused connection",
+        scope="server",
+        items=load.done_sometimes,
+    ),
+    Fault(
+        "cross-talk",
+        "fault",
+        f"With more than {load.BUSY_ABOVE} streams in flight, each content token is another "
+        "stream's token at the same position (fewer streams are answered right).",
+        "an engine whose per-request detokenizer state is shared once its batch slots run out",
+        scope="server",
+        items=load.cross_talk,
+    ),
+    Fault(
+        "cut-under-load",
+        "fault",
+        f"A stream that starts with {load.BUSY_ABOVE} or more others in flight gets 200 and "
+        f"{load.CUT_AFTER} tokens, then the body ends: no finish, no error, no [DONE].",
+        "an overloaded server or gateway that drops work it should refuse with 429 or 503",
+        scope="server",
+        items=load.cut_under_load,
+    ),
+)
+
 FAULTS: dict[str, Fault] = {
-    fault.name: fault for fault in (*_CATALOG, *PROXY_FAULTS, *RESPONSES_FAULTS, *API_FAULTS)
+    fault.name: fault
+    for fault in (*_CATALOG, *_LOAD_ONLY, *PROXY_FAULTS, *RESPONSES_FAULTS, *API_FAULTS)
 }
 
 

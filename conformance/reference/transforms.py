@@ -97,7 +97,8 @@ class FaultOptions:
     open at most (``stall_cap``).  Set per request: which batch a stream joins
     (its sampling parameters, for ``mix_batches``), whether its prompt asks
     for a long answer (``long_prompt``), and how many writes the stream will
-    have when nothing changes it (``writes_expected``, 0 when unknown).
+    have when nothing changes it (``writes_expected``, 0 when unknown), and
+    the request itself (``request_key``).
     """
 
     hold_open: float = 5.0
@@ -108,6 +109,9 @@ class FaultOptions:
     stall_cap: float = 60.0
     long_prompt: bool = False
     writes_expected: int = 0
+    #: the request itself (messages and sampling parameters), for faults that
+    #: count how often the same request came
+    request_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)

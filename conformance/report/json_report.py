@@ -30,6 +30,11 @@ def build_report(results: Sequence[Result], info: RunInfo) -> dict[str, Any]:
     }
     if info.baseline is not None:
         report["baseline"] = info.baseline
+    report["repeat"] = info.repeat
+    if info.cost is not None:
+        report["cost"] = info.cost
+    if info.latency:
+        report["latency"] = info.latency
     return report
 
 

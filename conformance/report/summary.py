@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from urllib.parse import quote
 
 from ..results import OUTCOMES, Result, RunInfo
+from .latency import cost_line, latency_html
 from .terminal import deviations, verdict_line, where
 
 __all__ = ["STYLE", "VERDICT_PHRASE", "StreamView", "defang", "summary_html", "title_of"]
@@ -240,6 +241,9 @@ def summary_html(
             title += f" ({target})" if len(targets) > 1 else ""
             parts.append(matrix_block([r for r in results if r.api == api], target, title))
     parts.append(streams_block(streams, results))
+    parts.append(latency_html(env.latency))
+    if cost := cost_line(env.cost, env.repeat):
+        parts.append(f"<p>{html.escape(cost)}</p>")
     parts.append(environment_block(env))
     # Only the verdict line may spell out the passing verdict; messages cannot.
     detail = defang("".join(parts))

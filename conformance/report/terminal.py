@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..results import Result, RunInfo
+from .latency import cost_line, latency_lines
 
 __all__ = ["deviations", "terminal_summary", "verdict_line", "where"]
 
@@ -85,5 +86,10 @@ def terminal_summary(tr: Any, results: Sequence[Result], info: RunInfo) -> None:
         _bad(mine, tr)
     for note in info.baseline_notes:
         tr.write_line(note)
+    for name, figures in info.latency.items():
+        for text in latency_lines(name, figures):
+            tr.write_line(text)
+    if cost := cost_line(info.cost, info.repeat):
+        tr.write_line(cost)
     line = verdict_line(results)
     tr.write_line(f"verdict: {line}", bold=True, red=line[0].isdigit(), green=not line[0].isdigit())

@@ -12,6 +12,7 @@ from . import (  # noqa: F401 - registration side effects
     disconnect,
     error,
     headers,
+    load,
     messages,
     models,
     ollama,

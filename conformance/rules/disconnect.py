@@ -115,7 +115,7 @@ def _readings(t: ChatView) -> list[tuple[str, ChatView]]:
 
 def _elapsed_ms(readings: list[tuple[str, ChatView]]) -> float:
     """About how long after the drop the last of ``readings`` was answered."""
-    pauses = (len(readings) - 1) * POLL_INTERVAL_S * 1000
+    pauses = len(readings) * POLL_INTERVAL_S * 1000  # one before each reading
     return pauses + sum(x.t_end_ns for _, x in readings) / 1e6
 
 

@@ -13,7 +13,18 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 from ..capture.transcript import Transcript
-from . import cancel, chat, client, consistency, messages, ollama, proxy, responses, sessions
+from . import (
+    cancel,
+    chat,
+    client,
+    consistency,
+    load,
+    messages,
+    ollama,
+    proxy,
+    responses,
+    sessions,
+)
 from .base import SEED, UNKNOWN_MODEL, RecordContext, Recorder, Scenario, Target, chat_body
 from .chat import STREAMS
 
@@ -51,6 +62,7 @@ CATALOG: Mapping[str, Scenario] = _catalog(
     messages.SCENARIOS,
     ollama.SCENARIOS,
     cancel.SCENARIOS,
+    load.SCENARIOS,
 )
 
 
@@ -66,6 +78,7 @@ async def record_all(
     arrives, batching that changes an answer).  Only the scenarios that exist
     to test concurrency send requests at once.
     """
+    ctx = ctx.fresh_round()
     wanted = [CATALOG[i] for i in dict.fromkeys(ids)]
     shared = [s for s in wanted if not s.exclusive]
     gate = asyncio.Semaphore(max(1, parallel))

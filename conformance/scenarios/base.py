@@ -3,6 +3,8 @@ the context that records it."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -13,7 +15,16 @@ import httpx
 from ..capture.recorder import Limits, record
 from ..capture.transcript import Ending, Request, Transcript
 
-__all__ = ["SEED", "UNKNOWN_MODEL", "RecordContext", "Recorder", "Scenario", "Target", "chat_body"]
+__all__ = [
+    "SEED",
+    "UNKNOWN_MODEL",
+    "RecordContext",
+    "Recorder",
+    "Scenario",
+    "Target",
+    "chat_body",
+    "not_sent",
+]
 
 #: A model ID that no endpoint should know.
 UNKNOWN_MODEL = "exo-conformance/no-such-model"
@@ -49,10 +60,19 @@ class RecordContext:
     client: httpx.AsyncClient
     target: Target
     limits: Limits
-    concurrency: int = 8
+    concurrency: int = 3
     silence: Silence = field(default_factory=lambda: Silence(), compare=False)
     #: With --exo-upstream: the proxy's upstream, which proxy scenarios read directly.
     upstream: Target | None = None
+    #: exchanges already made this round that scenarios may share (``share=True``)
+    shared: dict[str, asyncio.Future[Transcript]] = field(default_factory=dict, compare=False)
+    #: the target's GET /v1/models answer from preflight, which the models
+    #: scenario reads instead of asking again (None: ask)
+    listing: Transcript | None = field(default=None, compare=False)
+
+    def fresh_round(self) -> RecordContext:
+        """The context for another round of recordings: nothing shared with this one."""
+        return dataclasses.replace(self, shared={})
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -98,8 +118,28 @@ class RecordContext:
         content: bytes | None = None,
         drop_after_events: int | None = None,
         client: httpx.AsyncClient | None = None,
+        share: bool = False,
     ) -> Transcript:
-        """POST /v1/chat/completions and record the exchange."""
+        """POST /v1/chat/completions and record the exchange.
+
+        With ``share``, a request another scenario of this round sent the same
+        way (same body) is not sent again: both read the one exchange, so a run
+        costs the endpoint one request per distinct question.
+        """
+        if share and content is None and client is None and drop_after_events is None:
+            key = json.dumps(["POST", "/v1/chat/completions", body], sort_keys=True)
+            found = self.shared.get(key)
+            if found is None:
+                found = self.shared[key] = asyncio.get_running_loop().create_future()
+                try:
+                    found.set_result(await self.chat(scenario, body))
+                except BaseException as exc:
+                    del self.shared[key]
+                    found.set_exception(exc)
+                    found.exception()  # retrieved: the caller gets it raised below
+                    raise
+            t = await asyncio.shield(found)
+            return dataclasses.replace(t, scenario=scenario)
         return await self.exchange(
             "POST",
             "/v1/chat/completions",
@@ -140,6 +180,12 @@ class Silence:
             f"not sent: the target's last {self.strikes} exchanges ran out their deadline "
             f"({self.last})"
         )
+
+
+def not_sent(ctx: RecordContext, scenario: str, body: Any, detail: str) -> Transcript:
+    """A chat request the scenario chose not to send, and why (its rules skip, saying so)."""
+    url = ctx.target.endpoint("/v1/chat/completions")
+    return _not_sent("POST", url, scenario, ctx.target.url, detail, body)
 
 
 def _not_sent(

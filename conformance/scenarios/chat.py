@@ -40,6 +40,14 @@ TWIN_MAX_TOKENS = 8
 SHORT_TWIN = "short-twin"
 #: A bound on every answer the suite asks for, so a run's cost is known.
 BASIC_MAX_TOKENS = 48
+#: Multi-byte text (a chance for a reader to split a character), asked of the
+#: stream with usage and of its non-stream twin, which the consistency
+#: scenario shares rather than sending them again.
+MULTIBYTE_PROMPT = "Reply with unicode and emoji words: a few short words in several scripts."
+MULTIBYTE_MAX_TOKENS = 24
+#: Invalid requests still bound their answer: a server that wrongly accepts one
+#: generates one token, not whatever it likes.
+ERROR_MAX_TOKENS = 1
 
 WEATHER_TOOL: Mapping[str, Any] = {
     "type": "function",
@@ -75,7 +83,8 @@ BODIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
         "stream-basic": {"max_tokens": BASIC_MAX_TOKENS},
         "stream-usage": {
-            "max_tokens": BASIC_MAX_TOKENS,
+            "prompt": MULTIBYTE_PROMPT,
+            "max_tokens": MULTIBYTE_MAX_TOKENS,
             "stream_options": {"include_usage": True},
         },
         "stream-max-tokens": {
@@ -91,7 +100,11 @@ BODIES: Mapping[str, Mapping[str, Any]] = MappingProxyType(
             "tool_choice": "required",
             "parallel_tool_calls": True,
         },
-        "nonstream-basic": {"max_tokens": BASIC_MAX_TOKENS, "stream": False},
+        "nonstream-basic": {
+            "prompt": MULTIBYTE_PROMPT,
+            "max_tokens": MULTIBYTE_MAX_TOKENS,
+            "stream": False,
+        },
         "nonstream-max-tokens": {
             "prompt": LONG_PROMPT,
             "max_tokens": SHORT_MAX_TOKENS,
@@ -107,17 +120,18 @@ def request_for(scenario: str, model: str = "m") -> dict[str, Any] | None:
     if extra is not None:
         return chat_body(model, **extra)
     if scenario == "error-missing-messages":
-        return {"model": model, "stream": False}
+        return {"model": model, "stream": False, "max_tokens": ERROR_MAX_TOKENS}
     if scenario == "error-stream-missing-messages":
-        return {"model": model, "stream": True}
+        return {"model": model, "stream": True, "max_tokens": ERROR_MAX_TOKENS}
     if scenario in ("error-unknown-model", "error-stream-unknown-model"):
-        return chat_body(UNKNOWN_MODEL, stream=scenario == "error-stream-unknown-model")
+        stream = scenario == "error-stream-unknown-model"
+        return chat_body(UNKNOWN_MODEL, stream=stream, max_tokens=ERROR_MAX_TOKENS)
     return None
 
 
 def _single(scenario_id: str) -> Recorder:
     async def run(ctx: RecordContext) -> Transcript:
-        return await ctx.chat(scenario_id, request_for(scenario_id, ctx.target.model))
+        return await ctx.chat(scenario_id, request_for(scenario_id, ctx.target.model), share=True)
 
     return run
 
@@ -132,6 +146,8 @@ async def _long_with_twin(ctx: RecordContext) -> Transcript:
 
 
 async def _models(ctx: RecordContext) -> Transcript:
+    if ctx.listing is not None and ctx.listing.status is not None:
+        return dataclasses.replace(ctx.listing, scenario="models")
     return await ctx.get("models", "/v1/models")
 
 
@@ -144,7 +160,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("stream-basic", "a short streamed answer", _single("stream-basic")),
     Scenario(
         "stream-usage",
-        "a streamed answer with stream_options.include_usage",
+        "a streamed answer (multi-byte text) with stream_options.include_usage",
         _single("stream-usage"),
     ),
     Scenario(
@@ -165,7 +181,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "nonstream-basic",
-        "the stream-basic request with stream: false",
+        "the stream-usage request (multi-byte text) with stream: false",
         _single("nonstream-basic"),
     ),
     Scenario(

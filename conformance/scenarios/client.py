@@ -23,6 +23,7 @@ from ..capture.redact import redact
 from ..capture.replay import replay_server
 from ..capture.transcript import Ending, Request, Transcript
 from .base import RecordContext, Scenario, chat_body
+from .chat import request_for
 
 __all__ = ["INSTALL_HINT", "SCENARIO", "SCENARIOS", "SDK_RELATED", "SdkRun", "run_openai_sdk"]
 
@@ -154,8 +155,9 @@ def _sdk_transcript(ours: Transcript, run: SdkRun, elapsed_ns: int) -> Transcrip
 
 
 async def _record_client(ctx: RecordContext) -> Transcript:
-    body = chat_body(ctx.target.model)
-    ours = await ctx.chat(SCENARIO, body)
+    # The stream-basic request: the two scenarios share one exchange.
+    body = request_for("stream-basic", ctx.target.model) or chat_body(ctx.target.model)
+    ours = await ctx.chat(SCENARIO, body, share=True)
     start = time.perf_counter_ns()
     over = _over_caps(ours)
     if over:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..capture.transcript import Transcript
 from .base import RecordContext, Scenario, chat_body
-from .chat import WEATHER_TOOL
+from .chat import MULTIBYTE_MAX_TOKENS, MULTIBYTE_PROMPT, WEATHER_TOOL
 
 __all__ = [
     "MAX_TOKENS",
@@ -26,8 +26,8 @@ TOOLS_SCENARIO = "consistency-tools"
 NONSTREAM = "nonstream"
 REPEAT = "nonstream-repeat"
 
-PROMPT = "Reply with unicode and emoji words: a few short words in several scripts."
-MAX_TOKENS = 24
+PROMPT = MULTIBYTE_PROMPT
+MAX_TOKENS = MULTIBYTE_MAX_TOKENS
 TOOL_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
 TOOL_MAX_TOKENS = 64
 
@@ -36,11 +36,15 @@ async def _twins(ctx: RecordContext, scenario: str, body: dict[str, Any]) -> Tra
     """The stream, then the same request non-streamed twice, one after another.
 
     One at a time on purpose: batching concurrent requests changes the
-    arithmetic of some engines, and that is not what these rules judge.
+    arithmetic of some engines, and that is not what these rules judge.  The
+    stream and the first non-stream answer are shared with the scenarios that
+    ask the same (stream-usage and nonstream-basic); the repeat is sent anew.
     """
-    stream = await ctx.chat(scenario, {**body, "stream_options": {"include_usage": True}})
+    stream = await ctx.chat(
+        scenario, {**body, "stream_options": {"include_usage": True}}, share=True
+    )
     single = {**body, "stream": False}
-    first = await ctx.chat(scenario, single)
+    first = await ctx.chat(scenario, single, share=True)
     repeat = await ctx.chat(scenario, single)
     return dataclasses.replace(stream, related=((NONSTREAM, first), (REPEAT, repeat)))
 

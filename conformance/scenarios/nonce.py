@@ -25,9 +25,11 @@ __all__ = [
     "REPEATS",
     "Sighting",
     "find_nonce",
+    "make_nonce",
     "new_nonces",
     "nonce_asked",
     "nonce_prompt",
+    "nonces_in",
     "sightings",
 ]
 
@@ -109,3 +111,13 @@ def sightings(text: str, nonces: Iterable[str]) -> list[Sighting]:
         if index >= 0:
             found.append(Sighting(nonce, where[index]))
     return sorted(found, key=lambda s: s.at)
+
+
+def make_nonce() -> str:
+    """One fresh code."""
+    return new_nonces(1)[0]
+
+
+def nonces_in(text: str) -> list[str]:
+    """Every code written in ``text``, in order of appearance (repeats kept once)."""
+    return list(dict.fromkeys(_NONCE.findall(text)))

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..capture.recorder import Limits, make_client
 from ..capture.transcript import Transcript
-from .base import RecordContext, Scenario, chat_body
+from .base import RecordContext, Scenario, chat_body, not_sent
 from .chat import LONG_MAX_TOKENS, LONG_PROMPT
 from .nonce import new_nonces, nonce_prompt
 
@@ -49,10 +49,16 @@ GENERATIONS_PATH = "/v1/conformance/generations"
 DROP_AFTER_EVENTS = 3
 #: How long, at most, to watch the counters for the dropped generation to stop.
 POLL_WINDOW_S = 2.0
-#: The pause between two readings of the counters.
-POLL_INTERVAL_S = 0.1
+#: The pause between two readings of the counters (each reading is a request).
+POLL_INTERVAL_S = 0.25
 #: A reading of the counters is one quick GET; it never waits the full deadline.
 COUNTER_DEADLINE_S = 5.0
+#: The answer asked of the request after the drop: being served is what counts.
+NEXT_MAX_TOKENS = 8
+#: Why the auth scenario sends nothing without a key.
+OPEN_ENDPOINT_NOT_SENT = (
+    "not sent: no API key is configured (--exo-api-key), so there is nothing to refuse"
+)
 #: Length limit of each answer in the isolation test: room for the code repeated
 #: REPEATS times (a code is 3 to 6 tokens to a real tokenizer).
 ISOLATION_MAX_TOKENS = 64
@@ -77,12 +83,12 @@ async def _auth(ctx: RecordContext) -> Transcript:
     """Main: a request without a key.  related["wrong-key"]: one with a wrong key.
 
     Without a configured key there is nothing to protect and no wrong key to
-    send: the main request alone is recorded and the rule skips.
+    send: nothing is sent, and the rule skips, saying so.
     """
     body = chat_body(ctx.target.model, max_tokens=1)
-    missing = await _chat_as(ctx, AUTH, body, None)
     if not ctx.target.api_key:
-        return missing
+        return not_sent(ctx, AUTH, body, OPEN_ENDPOINT_NOT_SENT)
+    missing = await _chat_as(ctx, AUTH, body, None)
     wrong = await _chat_as(ctx, "auth-wrong-key", body, wrong_key(ctx.target.api_key))
     return dataclasses.replace(missing, related=(("wrong-key", wrong),))
 
@@ -120,17 +126,21 @@ def generation_stopped(before: dict[str, int], now: dict[str, int] | None) -> bo
 async def watch_counter(
     ctx: RecordContext, before: dict[str, int], scenario: str = f"{DISCONNECT}-generations"
 ) -> list[tuple[str, Transcript]]:
-    """Readings taken every POLL_INTERVAL_S until the generation stops (or the window ends)."""
+    """Readings taken every POLL_INTERVAL_S until the generation stops (or the window ends).
+
+    The first comes one interval after the drop: a server that stops at once
+    shows it in that one reading.
+    """
     readings: list[tuple[str, Transcript]] = []
     loop = asyncio.get_running_loop()
     end = loop.time() + POLL_WINDOW_S
     while True:
+        await asyncio.sleep(POLL_INTERVAL_S)
         reading = await read_counter(ctx, scenario)
         readings.append((f"generations-{len(readings) + 1}", reading))
         now = generation_counter(reading)
         if now is None or generation_stopped(before, now) or loop.time() + POLL_INTERVAL_S > end:
             return readings
-        await asyncio.sleep(POLL_INTERVAL_S)
 
 
 async def _disconnect(ctx: RecordContext) -> Transcript:
@@ -147,7 +157,9 @@ async def _disconnect(ctx: RecordContext) -> Transcript:
     related: list[tuple[str, Transcript]] = [("generations-0", before)]
     if counter is not None:
         related += await watch_counter(ctx, counter)
-    following = await ctx.chat(f"{DISCONNECT}-next", chat_body(ctx.target.model))
+    following = await ctx.chat(
+        f"{DISCONNECT}-next", chat_body(ctx.target.model, max_tokens=NEXT_MAX_TOKENS)
+    )
     related.append(("next", following))
     return dataclasses.replace(dropped, related=tuple(related))
 
