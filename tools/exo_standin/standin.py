@@ -29,7 +29,9 @@ plays master, worker and runner on those two channels:
 
 The text is words picked by a hash of the model, the messages and the seed, so
 a stream and its non-stream twin agree, and the answer of one prompt does not
-depend on other requests. A user message that says "long" gets a long answer.
+depend on other requests. A user message that says "long" gets a long answer;
+one that asks to "Repeat the code X exactly N times" gets X N times, as an
+instruction-following model answers it.
 
 Run it with EXO's source on ``PYTHONPATH`` (``start.sh`` does it all).
 """
@@ -89,6 +91,7 @@ from exo.shared.types.worker.runners import RunnerId, ShardAssignments
 from exo.shared.types.worker.shards import PipelineShardMetadata
 from exo.utils.channels import Sender, channel
 from hypercorn.config import Config
+from loguru import logger
 
 DEFAULT_MODEL = "mlx-community/Llama-3.2-1B-Instruct-4bit"
 #: EXO's debug trigger (exo/worker/runner/llm_inference/batch_generator.py).
@@ -107,6 +110,7 @@ NATURAL_LENGTH = 24
 LONG_LENGTH = 400
 _LONG = re.compile(r"\blong\b", re.IGNORECASE)
 _WORD = re.compile(r"[A-Za-z]+")
+_REPEAT = re.compile(r"\brepeat the code (\S+) exactly (\d+) times", re.IGNORECASE)
 
 
 class LoopbackConfig(Config):
@@ -180,6 +184,7 @@ class Cluster:
                 await self._command(forwarded.command, tg)
 
     async def _command(self, command: object, tg: anyio.abc.TaskGroup) -> None:
+        logger.info(f"stand-in cluster got {command!r:.200}")
         if isinstance(command, TextGeneration):
             task = TextGenerationTask(
                 instance_id=self._instance,
@@ -263,8 +268,21 @@ def _draw(key: bytes, position: int) -> int:
     return int.from_bytes(digest, "big")
 
 
+def _repeated(message: str) -> list[str] | None:
+    """An instruction-following answer to "Repeat the code X exactly N times", or None."""
+    asked = _REPEAT.search(message)
+    if asked is None:
+        return None
+    code, times = asked.group(1), min(int(asked.group(2)), 64)
+    # A tokenizer splits such a code into a few pieces; so does the stand-in.
+    pieces = [p for p in re.split(r"(-)", code) if p]
+    return [(" " if i == 0 else "") + p for _ in range(times) for i, p in enumerate(pieces)]
+
+
 def _words(params: TextGenerationTaskParams) -> list[str]:
     """The answer's words: a function of the model, the messages and the seed only."""
+    if (repeated := _repeated(_last_user(params))) is not None:
+        return repeated
     seed = params.seed if params.seed is not None else 42  # EXO's default seed
     raw = json.dumps([params.model, _messages(params), str(params.instructions), seed])
     key = hashlib.blake2b(raw.encode(), digest_size=16).digest()
