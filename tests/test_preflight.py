@@ -15,7 +15,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -237,3 +237,23 @@ async def test_slow_probes_stop_after_max_model_probes(monkeypatch: pytest.Monke
                 await preflight(client, Target(server.url, ""), timeout=120, model=None)
         probes = [r for r in server.requests if r.method == "POST"]
     assert len(probes) == targets.MAX_MODEL_PROBES
+
+
+def _chat_only(conn: Conn) -> Awaitable[None]:
+    """A server with chat completions but no model list (as several mock servers are)."""
+    json_type = [("Content-Type", "application/json")]
+    if conn.request.method == "GET":
+        return respond_handler(404, json_type, b'{"detail":"Not Found"}')(conn)
+    answer = json.dumps({"id": "x", "object": "chat.completion", "choices": []})
+    return respond_handler(200, json_type, answer.encode())(conn)
+
+
+@pytest.mark.asyncio
+async def test_no_model_list_with_a_named_model_goes_on() -> None:
+    with ThreadedServer(_chat_only) as server:
+        async with make_client() as client:
+            target = await preflight(client, Target(server.url, ""), timeout=120, model="m")
+            with pytest.raises(TargetError) as raised:
+                await preflight(client, Target(server.url, ""), timeout=120, model=None)
+    assert target.model == "m"
+    assert "HTTP 404, expected 200; name the model with --exo-model" in str(raised.value)
