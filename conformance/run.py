@@ -102,7 +102,10 @@ class ConformanceRun:
         self.targets = self._run(self._preflight_all(targets))
 
     async def _preflight_all(self, targets: list[Target]) -> list[Target]:
-        async with make_client(api_key=self.settings.api_key, limits=self.limits) as client:
+        # New connections here too: one model probe's broken connection must not
+        # count against the next model.
+        fresh = make_client(api_key=self.settings.api_key, limits=self.limits, keepalive=False)
+        async with fresh as client:
             out = []
             for target in targets:
                 out.append(
@@ -146,7 +149,11 @@ class ConformanceRun:
             return self._views[key]
 
     async def _record(self, target: Target, ids: Iterable[str]) -> dict[str, Transcript]:
-        async with make_client(api_key=target.api_key, limits=self.limits) as client:
+        # A new connection per exchange: a server that breaks a kept-alive
+        # connection after one answer (a 500, say) must not make the next
+        # scenario fail; each is judged on what a lone client would get.
+        fresh = make_client(api_key=target.api_key, limits=self.limits, keepalive=False)
+        async with fresh as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
             return await record_all(ctx, _in_catalog_order(ids), parallel=self.settings.parallel)
 
