@@ -180,7 +180,10 @@ class ConformanceRun:
             return (target.url, scenario) in self._recorded
 
     async def _preflight_all(self, targets: list[Target]) -> list[Target]:
-        async with make_client(api_key=self.settings.api_key, limits=self.limits) as client:
+        # New connections here too: one model probe's broken connection must not
+        # count against the next model.
+        fresh = make_client(api_key=self.settings.api_key, limits=self.limits, keepalive=False)
+        async with fresh as client:
             out = []
             choice = choose(self.settings.apis)
             for target in targets:
@@ -252,7 +255,11 @@ class ConformanceRun:
         scenario runs once, after them, for its duration."""
         out: dict[str, list[Transcript]] = {}
         ordered = _in_catalog_order(ids)
-        async with make_client(api_key=target.api_key, limits=self.limits) as client:
+        # A new connection per exchange: a server that breaks a kept-alive
+        # connection after one answer (a 500, say) must not make the next
+        # scenario fail; each is judged on what a lone client would get.
+        fresh = make_client(api_key=target.api_key, limits=self.limits, keepalive=False)
+        async with fresh as client:
             ctx = RecordContext(client, target, self.limits, self.settings.concurrency)
             alone = [sid for sid in ordered if sid != LOAD]
             for n in range(self.settings.repeat if alone else 0):

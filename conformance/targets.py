@@ -7,6 +7,7 @@ stops before it collects a traceback per item.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
@@ -31,10 +32,18 @@ LIST_DEADLINE_S = 5.0
 #: loaded model answers well within it; a card that is not loaded may stall,
 #: and each probe gets its own deadline, so one such card cannot eat the others'.
 PROBE_DEADLINE_S = 10.0
-#: How many listed models to try when none is named (EXO lists every card it
-#: knows, loaded or not); with the deadlines above, preflight ends within
+#: How many listed models may fail their probe slowly (no answer, a 5xx) when
+#: none is named; a model refused at once with a 4xx does not count, because
+#: EXO lists every card it knows, loaded or not (123 at a time), and answers 404
+#: for each that is not loaded.  All probes share one budget of
+#: MAX_MODEL_PROBES * PROBE_DEADLINE_S, so preflight still ends within
 #: LIST_DEADLINE_S + MAX_MODEL_PROBES * PROBE_DEADLINE_S (85 s) whatever happens.
 MAX_MODEL_PROBES = 8
+#: Listed models probed at most, refused or not.
+MAX_LISTED_PROBES = 512
+#: Statuses of a GET /v1/models that the endpoint does not serve: with --exo-model
+#: named, the run goes on and models.schema reports it.
+NO_MODEL_LIST = frozenset({404, 405, 501})
 #: Bodies preflight reads: a model list, a one-token answer.
 PREFLIGHT_MAX_BODY = 4 * 2**20
 
@@ -81,7 +90,10 @@ def _model_ids(url: str, t: Transcript) -> list[str]:
             "200; redirects are not followed: give the URL of the API itself"
         )
     if t.status != 200:
-        raise TargetError(f"{url}: GET /v1/models answered HTTP {t.status}, expected 200")
+        raise TargetError(
+            f"{url}: GET /v1/models answered HTTP {t.status}, expected 200; name the model "
+            "with --exo-model to test the other endpoints (models.schema judges the list)"
+        )
     listing: Any = t.json()
     data = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(data, list):
@@ -93,9 +105,9 @@ def _model_ids(url: str, t: Transcript) -> list[str]:
     return [m["id"] for m in data if isinstance(m, dict) and isinstance(m.get("id"), str)]
 
 
-async def _answers(
+async def _probe(
     client: httpx.AsyncClient, target: Target, model: str, limits: Limits, secrets: tuple[str, ...]
-) -> bool:
+) -> Transcript:
     body = {
         "model": model,
         "messages": [{"role": "user", "content": "Hi"}],
@@ -112,9 +124,33 @@ async def _answers(
         limits=limits,
         secrets=secrets,
     )
-    # Acceptance is enough: a broken answer body is for the completion.* rules
-    # to judge, not a reason to refuse the target and judge nothing.
-    return t.status == 200
+    return t
+
+
+def _refused(t: Transcript) -> bool:
+    """Whether a probe was turned down at once: a 4xx whose body arrived whole."""
+    return t.status is not None and 400 <= t.status < 500 and t.ending is Ending.COMPLETE
+
+
+async def _first_answering(
+    client: httpx.AsyncClient, target: Target, ids: list[str], probe: Limits
+) -> tuple[str | None, int]:
+    """The first listed model that answers a one-token request, and how many were tried."""
+    secrets = (target.api_key,) if target.api_key else ()
+    budget_end = time.monotonic() + MAX_MODEL_PROBES * probe.deadline_s
+    slow = tried = 0
+    for candidate in ids[:MAX_LISTED_PROBES]:
+        if slow >= MAX_MODEL_PROBES or time.monotonic() >= budget_end:
+            break
+        t = await _probe(client, target, candidate, probe, secrets)
+        tried += 1
+        # Acceptance is enough: a broken answer body is for the completion.* rules
+        # to judge, not a reason to refuse the target and judge nothing.
+        if t.status == 200:
+            return candidate, tried
+        if not _refused(t):
+            slow += 1
+    return None, tried
 
 
 async def preflight(
@@ -151,17 +187,22 @@ async def preflight(
         error = _unfinished(target.url, listing, list_s)
         if error is not None:
             raise error
+    if model and listing.status in NO_MODEL_LIST:
+        # The endpoint has no model list but may serve the rest: with the model
+        # named, that is the models.* rules' failure to report, not a reason to
+        # test nothing.
+        return Target(target.url, model, target.api_key, target.label)
     ids = _model_ids(target.url, listing)
     if model:
         return Target(target.url, model, target.api_key, target.label)
-    probe = Limits(deadline_s=min(timeout, PROBE_DEADLINE_S), max_body_bytes=PREFLIGHT_MAX_BODY)
-    for candidate in ids[:MAX_MODEL_PROBES]:
-        if await _answers(client, target, candidate, probe, secrets):
-            return Target(target.url, candidate, target.api_key, target.label)
     if not ids:
         raise TargetError(f"{target.url}: GET /v1/models lists no model; name one with --exo-model")
+    probe = Limits(deadline_s=min(timeout, PROBE_DEADLINE_S), max_body_bytes=PREFLIGHT_MAX_BODY)
+    chosen, tried = await _first_answering(client, target, ids, probe)
+    if chosen is not None:
+        return Target(target.url, chosen, target.api_key, target.label)
     raise TargetError(
-        f"{target.url}: none of the first {min(len(ids), MAX_MODEL_PROBES)} listed models "
+        f"{target.url}: none of the first {tried} listed models "
         f"answered a one-token request within {probe.deadline_s:g} s each; "
         "name a loaded model with --exo-model"
     )

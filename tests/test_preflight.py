@@ -15,13 +15,14 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 from wire import (
     Conn,
+    Handler,
     ThreadedServer,
     drip_handler,
     headers_then_nothing_handler,
@@ -171,3 +172,88 @@ async def test_a_named_model_skips_the_probes_but_the_target_must_answer() -> No
             target = await preflight(client, Target(server.url, ""), timeout=120, model="b")
         assert target.model == "b"
         assert [r.method for r in server.requests] == ["GET"]
+
+
+def _listing(count: int) -> bytes:
+    data = [{"id": f"card-{i}", "object": "model"} for i in range(count)]
+    return json.dumps({"object": "list", "data": data}).encode()
+
+
+def _exo_like(count: int, loaded: str) -> Handler:
+    """EXO's shape: every known card listed, 404 at once for each one not loaded."""
+
+    async def handle(conn: Conn) -> None:
+        json_type = [("Content-Type", "application/json")]
+        if conn.request.method == "GET":
+            await respond_handler(200, json_type, _listing(count))(conn)
+            return
+        model = json.loads(conn.request.body).get("model")
+        if model != loaded:
+            body = json.dumps({"error": {"message": f"No instance found for model {model}"}})
+            await respond_handler(404, json_type, body.encode())(conn)
+            return
+        answer = {"id": "x", "object": "chat.completion", "choices": []}
+        await respond_handler(200, json_type, json.dumps(answer).encode())(conn)
+
+    return handle
+
+
+@pytest.mark.asyncio
+async def test_models_refused_at_once_do_not_use_up_the_probes() -> None:
+    # The one loaded model is listed 40th, well past MAX_MODEL_PROBES.
+    with ThreadedServer(_exo_like(60, "card-39")) as server:
+        async with make_client() as client:
+            target = await preflight(client, Target(server.url, ""), timeout=120, model=None)
+        probes = [r for r in server.requests if r.method == "POST"]
+    assert target.model == "card-39"
+    assert len(probes) == 40
+
+
+@pytest.mark.asyncio
+async def test_no_loaded_model_among_refusals_names_how_many_were_tried() -> None:
+    with ThreadedServer(_exo_like(30, "none-of-them")) as server:
+        async with make_client() as client:
+            with pytest.raises(TargetError) as raised:
+                await preflight(client, Target(server.url, ""), timeout=120, model=None)
+    assert "none of the first 30 listed models answered" in str(raised.value)
+
+
+@pytest.mark.asyncio
+async def test_slow_probes_stop_after_max_model_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(targets, "PROBE_DEADLINE_S", 0.3)
+    many = json.dumps(
+        {"object": "list", "data": [{"id": f"m{i}", "object": "model"} for i in range(20)]}
+    ).encode()
+
+    async def handle(conn: Conn) -> None:
+        if conn.request.method == "GET":
+            await respond_handler(200, [("Content-Type", "application/json")], many)(conn)
+            return
+        await conn.hang()
+
+    with ThreadedServer(handle) as server:
+        async with make_client() as client:
+            with pytest.raises(TargetError):
+                await preflight(client, Target(server.url, ""), timeout=120, model=None)
+        probes = [r for r in server.requests if r.method == "POST"]
+    assert len(probes) == targets.MAX_MODEL_PROBES
+
+
+def _chat_only(conn: Conn) -> Awaitable[None]:
+    """A server with chat completions but no model list (as several mock servers are)."""
+    json_type = [("Content-Type", "application/json")]
+    if conn.request.method == "GET":
+        return respond_handler(404, json_type, b'{"detail":"Not Found"}')(conn)
+    answer = json.dumps({"id": "x", "object": "chat.completion", "choices": []})
+    return respond_handler(200, json_type, answer.encode())(conn)
+
+
+@pytest.mark.asyncio
+async def test_no_model_list_with_a_named_model_goes_on() -> None:
+    with ThreadedServer(_chat_only) as server:
+        async with make_client() as client:
+            target = await preflight(client, Target(server.url, ""), timeout=120, model="m")
+            with pytest.raises(TargetError) as raised:
+                await preflight(client, Target(server.url, ""), timeout=120, model=None)
+    assert target.model == "m"
+    assert "HTTP 404, expected 200; name the model with --exo-model" in str(raised.value)
