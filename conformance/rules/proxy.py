@@ -84,9 +84,10 @@ def _upstream_stream(t: ChatView) -> ChatView | Verdict:
     return up
 
 
-#: Chunk fields a proxy may set itself: ids and timestamps it mints, the model
-#: name it exposes (a gateway's alias), the fingerprint of its own stack.
-REWRITABLE = ("id", "created", "model", "system_fingerprint")
+#: Chunk fields a proxy may set itself (ids and timestamps it mints, the model
+#: name it exposes as a gateway's alias, the fingerprint of its own stack), and
+#: padding that differs on every answer by design (OpenAI's `obfuscation`).
+REWRITABLE = ("id", "created", "model", "system_fingerprint", "obfuscation")
 
 
 def _normal(event: Event) -> tuple[str, Any]:
@@ -145,8 +146,8 @@ def _show(t: ChatView, index: int) -> str:
     "proxy.events",
     level=Level.MUST,
     requirement="Every data event the upstream sends reaches the client, in order and "
-    "unchanged (`id`, `created`, `model`, `system_fingerprint` and tool-call ids may be "
-    "rewritten).",
+    "unchanged (`id`, `created`, `model`, `system_fingerprint`, `obfuscation` and tool-call "
+    "ids may differ).",
     spec=specs.SEED_PROXY,
     quote="The generator must own the async context manager: the connection stays open as "
     "long as the generator is consuming data (the seed's fix).",
@@ -204,7 +205,7 @@ def events(t: ChatView) -> Verdict:
             at=t.read[i].event.offset,
         )
     i = _first_difference(got, sent)
-    if len(got) == n and _text(t) == _text(up):
+    if len(got) == n and _text(t) and _text(t) == _text(up):
         return failed(
             "the upstream's events unchanged",
             f"the same text, but the proxy changed event {i + 1}: {_show(t, i)!r}, upstream "
@@ -219,13 +220,20 @@ def events(t: ChatView) -> Verdict:
 
 
 def _text(t: ChatView) -> str:
-    """The joined content of choice 0, as a client shows it."""
+    """What a client shows of the answer: the joined content and tool-call arguments
+    (a difference there may be the upstream's own nondeterminism)."""
     parts = []
     for _, chunk in t.chunks():
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") if isinstance(choice, dict) else None
-            if isinstance(delta, dict) and isinstance(delta.get("content"), str):
+            if not isinstance(delta, dict):
+                continue
+            if isinstance(delta.get("content"), str):
                 parts.append(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    parts.append(function["arguments"])
     return "".join(parts)
 
 
