@@ -267,3 +267,34 @@ def test_a_file_against_the_schema_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ArchiveError, match=r"bad.json: not a valid transcript file: .*t_ns"):
         load_file(tmp_path / "bad.json")
+
+
+def test_a_proxy_pair_replays_with_its_upstream(tmp_path: Path) -> None:
+    """Recorded through a header-stripping proxy with --exo-upstream, judged again by
+    ``exo-conformance judge DIR`` once both servers are gone."""
+    upstream = EmbeddedServer(["--token-delay", "0.02"])
+    upstream_url = upstream.start()
+    proxy = EmbeddedServer(["--proxy-to", upstream_url, "--fault", "headers-stripped"])
+    try:
+        proxy_url = proxy.start()
+        done = _pytest(
+            tmp_path, "--exo-url", proxy_url, "--exo-upstream", upstream_url,
+            "--exo-rules", "proxy.*", "--exo-record", "rec", "--exo-json", "a.json",
+            "--exo-strict",
+        )  # fmt: skip
+    finally:
+        proxy.stop()
+        upstream.stop()
+    assert done.returncode == 1, done.stdout[-3000:]
+    basic = load_file(tmp_path / "rec" / "stream-basic.json").transcript
+    assert basic.other("upstream") is not None
+    again = _cli(
+        tmp_path, "judge", "rec", "--exo-rules", "proxy.*", "--exo-json", "b.json", "--exo-strict"
+    )
+    assert again.returncode == 1, again.stdout[-3000:]
+    live, replayed = _verdicts(tmp_path / "a.json"), _verdicts(tmp_path / "b.json")
+    assert live.keys() == replayed.keys()
+    assert live[("proxy.headers", "stream-basic")] == replayed[("proxy.headers", "stream-basic")]
+    assert replayed[("proxy.headers", "stream-basic")] == "failed"
+    differ = {k for k in live if live[k] != replayed[k]}
+    assert differ == {("proxy.disconnect", "proxy-disconnect")}, differ

@@ -322,3 +322,40 @@ def test_a_proxy_failure_shows_both_streams_bytes() -> None:
     assert "bytes 0-0:" in text
     assert "upstream bytes 0-200 (the same request, sent directly):" in text
     assert '"role": "assistant"' in text.split("upstream bytes", 1)[1]
+
+
+def test_events_pass_with_a_gateway_model_alias() -> None:
+    body = stream_body()
+    alias = body.replace(b'"model": "m"', b'"model": "gpt-4o", "system_fingerprint": "gw"')
+    assert alias != body
+    assert judge("proxy.events", stream_transcript(alias), stream_transcript(body)).outcome == (
+        "passed"
+    )
+
+
+def test_events_fail_when_the_proxy_changes_an_event_but_not_the_text() -> None:
+    body = stream_body()
+    changed = body.replace(b'"finish_reason": "stop"', b'"finish_reason": "length"')
+    v = judge("proxy.events", stream_transcript(changed), stream_transcript(body))
+    assert v.outcome == "failed" and "changed event 4" in v.actual and "length" in v.actual
+
+
+def test_events_pass_with_per_answer_obfuscation() -> None:
+    def padded(pad: str) -> bytes:
+        return stream_body().replace(
+            b'"model": "m"', f'"model": "m", "obfuscation": "{pad}"'.encode()
+        )
+
+    v = judge("proxy.events", stream_transcript(padded("a1")), stream_transcript(padded("zz9k")))
+    assert v.outcome == "passed"
+
+
+def test_events_skip_when_tool_arguments_differ() -> None:
+    def call(arguments: str) -> bytes:
+        fragment = {"index": 0, "function": {"arguments": arguments}}
+        return event(chunk({"role": "assistant", "tool_calls": [fragment]})) + event("[DONE]")
+
+    v = judge(
+        "proxy.events", stream_transcript(call('{"a":1}')), stream_transcript(call('{"a":2}'))
+    )
+    assert v.outcome == "skipped"

@@ -84,15 +84,21 @@ def _upstream_stream(t: ChatView) -> ChatView | Verdict:
     return up
 
 
+#: Chunk fields a proxy may set itself (ids and timestamps it mints, the model
+#: name it exposes as a gateway's alias, the fingerprint of its own stack), and
+#: padding that differs on every answer by design (OpenAI's `obfuscation`).
+REWRITABLE = ("id", "created", "model", "system_fingerprint", "obfuscation")
+
+
 def _normal(event: Event) -> tuple[str, Any]:
-    """An event as compared: its type and data, JSON parsed, `id` and `created` left out
-    (a proxy may mint its own), so re-serialised JSON compares equal."""
+    """An event as compared: its type and data, JSON parsed, the REWRITABLE fields left
+    out, so re-serialised JSON compares equal."""
     try:
         value = json.loads(event.data)
     except ValueError:
         return event.type, event.data
     if isinstance(value, dict):
-        value = {k: v for k, v in value.items() if k not in ("id", "created")}
+        value = {k: v for k, v in value.items() if k not in REWRITABLE}
         value["choices"] = [_without_call_ids(c) for c in value.get("choices") or []]
     return event.type, value
 
@@ -140,7 +146,8 @@ def _show(t: ChatView, index: int) -> str:
     "proxy.events",
     level=Level.MUST,
     requirement="Every data event the upstream sends reaches the client, in order and "
-    "unchanged (`id`, `created` and tool-call ids may be rewritten).",
+    "unchanged (`id`, `created`, `model`, `system_fingerprint`, `obfuscation` and tool-call "
+    "ids may differ).",
     spec=specs.SEED_PROXY,
     quote="The generator must own the async context manager: the connection stays open as "
     "long as the generator is consuming data (the seed's fix).",
@@ -198,11 +205,36 @@ def events(t: ChatView) -> Verdict:
             at=t.read[i].event.offset,
         )
     i = _first_difference(got, sent)
+    if len(got) == n and _text(t) and _text(t) == _text(up):
+        return failed(
+            "the upstream's events unchanged",
+            f"the same text, but the proxy changed event {i + 1}: {_show(t, i)!r}, upstream "
+            f"sent {_show(up, i)!r}",
+            at=t.read[i].event.offset,
+        )
     return skipped(
         f"the two answers differ from event {i + 1} on (proxy: {_show(t, i)!r}, upstream: "
         f"{_show(up, i)!r}) in a way no relay explains: the upstream does not answer the same "
         "request twice alike, so the pair cannot be compared event by event"
     )
+
+
+def _text(t: ChatView) -> str:
+    """What a client shows of the answer: the joined content and tool-call arguments
+    (a difference there may be the upstream's own nondeterminism)."""
+    parts = []
+    for _, chunk in t.chunks():
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if not isinstance(delta, dict):
+                continue
+            if isinstance(delta.get("content"), str):
+                parts.append(delta["content"])
+            for call in delta.get("tool_calls") or []:
+                function = call.get("function") if isinstance(call, dict) else None
+                if isinstance(function, dict) and isinstance(function.get("arguments"), str):
+                    parts.append(function["arguments"])
+    return "".join(parts)
 
 
 def _cut(t: ChatView, got: int, sent: int) -> str:
