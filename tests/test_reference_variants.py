@@ -538,5 +538,9 @@ def test_every_variant_has_a_test() -> None:
         "rechunked",
         "openai-extras",
         "parallel-tool-calls",
+        # tests/test_reference_responses.py
+        "responses-keepalive",
+        "responses-reasoning",
+        "responses-done",
     }
     assert tested == set(VARIANTS)
