@@ -528,7 +528,30 @@ def no_terminal(faulty: Exchange, clean: Exchange) -> None:
     assert _kinds(faulty) == _kinds(clean)[:-1]
 
 
+R_TOOLS = {
+    **R_STREAM,
+    "input": "What is the weather in Paris? Use get_weather.",
+    "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object",
+               "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
+    "tool_choice": "required",
+}  # fmt: skip
+
+
+def bad_arguments(faulty: Exchange, clean: Exchange) -> None:
+    def arguments(ex: Exchange) -> str:
+        return str(_events(ex)[-1]["response"]["output"][0]["arguments"])
+
+    json.loads(arguments(clean))
+    with pytest.raises(ValueError):
+        json.loads(arguments(faulty))
+    assert arguments(clean).startswith(arguments(faulty))
+    pieces = [e["delta"] for e in _events(faulty) if e["type"].endswith("arguments.delta")]
+    assert "".join(pieces) == arguments(faulty)
+    assert [e["sequence_number"] for e in _events(faulty)] == list(range(len(_events(faulty))))
+
+
 RESPONSES_CASES = {
+    "responses-bad-arguments": Case(R_TOOLS, bad_arguments, path=RESPONSES),
     "responses-limit-as-completed": Case(R_CUT, limit_as_completed, path=RESPONSES),
     "responses-failed-as-completed": Case(R_STREAM, failed_as_completed, path=RESPONSES),
     "responses-no-sequence": Case(R_STREAM, no_sequence, path=RESPONSES),
