@@ -236,6 +236,9 @@ EXPECTED: dict[str, frozenset[str]] = {
     "responses-output-mismatch": frozenset(
         {"responses.output", "client.openai-responses"}  # get_final_response() has other text
     ),
+    "responses-bad-arguments": frozenset(
+        {"responses.tool-call", "client.openai-responses"}  # the SDK json.loads them
+    ),
     "responses-no-terminal": frozenset(
         {"responses.terminal", "client.openai-responses"}  # get_final_response() raises
     ),

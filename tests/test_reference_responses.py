@@ -141,3 +141,22 @@ async def test_chat_faults_leave_the_responses_endpoint_alone() -> None:
     with serve_in_thread(Settings(token_delay=FAST, fault="wrong-content-type")) as srv:
         view = await _view(srv.url, {"model": MODEL, "input": "Hi", "stream": True})
     assert view.header("content-type") == "text/event-stream; charset=utf-8"
+
+
+@pytest.mark.asyncio
+async def test_the_keepalive_variant_sends_comments_between_events() -> None:
+    with serve_in_thread(Settings(token_delay=FAST, variant="responses-keepalive")) as srv:
+        view = await _view(srv.url, {"model": MODEL, "input": "Hi", "stream": True})
+    assert len(view.comments) == len(view.read) - 1
+    assert view.terminal is not None and view.terminal.type == "response.completed"
+
+
+@pytest.mark.asyncio
+async def test_the_done_variant_ends_with_done_after_the_terminal_event() -> None:
+    with serve_in_thread(Settings(token_delay=FAST, variant="responses-done")) as srv:
+        view = await _view(srv.url, {"model": MODEL, "input": "Hi", "stream": True})
+        with _client(srv).responses.stream(model=MODEL, input="Hi") as stream:
+            final = stream.get_final_response()
+    assert view.done_index == len(view.transcript.events) - 1
+    assert view.read[-1].type == "response.completed"
+    assert final.output_text == view.streamed_text

@@ -346,3 +346,34 @@ def test_consistency_leaves_a_twin_streamed_out_of_order_to_item_lifecycle() -> 
     same = response("completed", final(stream_events())["output"])
     v = judge("responses.consistency", answer(same, related={"stream": twin}))
     assert v.outcome == "skipped" and "responses.item-lifecycle" in v.message
+
+
+def _tools(call: tuple[str, ...] | None, **change: Any) -> Transcript:
+    evs = stream_events(call=call)
+    if change and call is not None:
+        final(evs)["output"][0].update(change)
+    return transcript(evs, scenario="responses-tools")
+
+
+def test_tool_call_passes_a_call_of_a_declared_tool() -> None:
+    assert outcome("responses.tool-call", _tools(('{"city":', '"Paris"}'))) == "passed"
+    assert outcome("responses.tool-call", _tools(('{"city":"Paris"}',))) == "passed"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"arguments": '{"city":'}, "do not parse"),
+        ({"arguments": '["Paris"]'}, "do not parse"),
+        ({"name": "get_time"}, "not one of the request's tools"),
+        ({"call_id": ""}, "call_id"),
+    ],
+)
+def test_tool_call_fails_a_broken_call(change: dict[str, Any], expected: str) -> None:
+    v = judge("responses.tool-call", _tools(('{"city":', '"Paris"}'), **change))
+    assert v.outcome == "failed" and expected in v.actual
+
+
+def test_tool_call_fails_a_text_answer_to_a_required_tool_choice() -> None:
+    v = judge("responses.tool-call", _tools(None))
+    assert v.outcome == "failed" and "message" in v.actual

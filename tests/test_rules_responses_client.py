@@ -102,3 +102,22 @@ def test_the_rule_skips_without_an_sdk_run_and_without_the_sdk() -> None:
 def test_the_replay_is_what_the_sdk_reads() -> None:
     body = encode(stream_events())
     assert asyncio.run(_sdk(transcript(body))).events > 0
+
+
+def test_arguments_that_are_not_json_make_the_sdk_raise_for_a_strict_tool() -> None:
+    evs = copy.deepcopy(stream_events(call=('{"city":', '"Par')))
+    t = transcript(evs, scenario="responses-tools")
+    body = request_for("responses-tools")
+    assert body is not None
+
+    async def sdk() -> ResponsesSdkRun:
+        async with replay_server(t) as url:
+            return await run_responses_sdk(url, body, deadline=30)
+
+    run = asyncio.run(sdk())
+    assert "JSONDecodeError" in run.error_type
+    judged = dataclasses.replace(
+        t, related=((SDK_RESPONSES, dataclasses.replace(t, body=run.to_json())),)
+    )
+    verdict = REGISTRY.get(RULE).judge(judged)
+    assert verdict.outcome == "failed" and "arguments that are not JSON" in verdict.actual

@@ -166,6 +166,48 @@ def _without_last(response: JsonObject, last: dict[tuple[int, int], str]) -> Jso
     return {**response, "output": output}
 
 
+async def arguments_cut(items: Items, options: FaultOptions) -> Items:
+    """A function call's last argument piece is lost everywhere: the stream, the done
+    events and the terminal output agree on arguments that are not JSON."""
+    number = _Counter()
+    pending: JsonObject | None = None  # the latest argument piece, held back
+    cut = ""  # the piece that was never sent
+    async for item in items:
+        payload = _event(item)
+        if payload is None:
+            yield item
+            continue
+        if payload.get("type") == "response.function_call_arguments.delta":
+            if pending is not None:
+                yield number(pending)
+            pending = payload
+            continue
+        if pending is not None:  # the call's pieces ended: its last one is lost
+            cut, pending = pending["delta"], None
+        yield number(_without_piece(payload, cut))
+
+
+def _without_piece(payload: JsonObject, cut: str) -> JsonObject:
+    """The payload with ``cut`` removed from the end of every function call's arguments."""
+
+    def trim(arguments: str) -> str:
+        return arguments[: -len(cut)] if cut and arguments.endswith(cut) else arguments
+
+    if isinstance(payload.get("arguments"), str):
+        payload = {**payload, "arguments": trim(payload["arguments"])}
+    item = payload.get("item")
+    if isinstance(item, dict) and item.get("type") == "function_call":
+        payload = {**payload, "item": {**item, "arguments": trim(item["arguments"])}}
+    response = payload.get("response")
+    if isinstance(response, dict):
+        output = [
+            {**o, "arguments": trim(o["arguments"])} if o.get("type") == "function_call" else o
+            for o in response.get("output", [])
+        ]
+        payload = {**payload, "response": {**response, "output": output}}
+    return payload
+
+
 async def drop_terminal(items: Items, options: FaultOptions) -> Items:
     async for item in items:
         payload = _event(item)
@@ -232,6 +274,15 @@ RESPONSES_FAULTS: tuple[Fault, ...] = (
         scope="server",
         apis=API,
         responses=output_differs,
+    ),
+    Fault(
+        "responses-bad-arguments",
+        "fault",
+        "A streamed function call loses its last argument piece: its arguments are not JSON.",
+        "adapters that drop the tokenizer's last buffered bytes when the call ends",
+        scope="server",
+        apis=API,
+        responses=arguments_cut,
     ),
     Fault(
         "responses-no-terminal",

@@ -8,6 +8,8 @@ from the recorded stream.
 
 from __future__ import annotations
 
+import json
+
 from ..scenarios.client import INSTALL_HINT
 from ..scenarios.responses import STREAMS
 from ..scenarios.responses_client import SDK_RESPONSES, ResponsesSdkRun
@@ -73,6 +75,16 @@ def _final_cause(t: ResponsesView) -> str:
     response = t.final_response or {}
     if validate("responses-response", response):
         return "the completed response does not validate (see responses.schema)"
+    for entry in response.get("output") or []:
+        if isinstance(entry, dict) and entry.get("type") == "function_call":
+            try:
+                json.loads(str(entry.get("arguments")))
+            except ValueError:
+                return (
+                    f"function_call {entry.get('name')!r} has arguments that are not JSON: on "
+                    "response.completed the SDK json.loads the arguments of every call to a "
+                    "strict tool and raises (see responses.tool-call)"
+                )
     if output_text(response) != t.streamed_text:
         return (
             "get_final_response() returns the terminal response's own output, whose text "
