@@ -664,3 +664,18 @@ def test_chunks_after_done_are_left_to_stream_after_done() -> None:
             if rule.group == "chunk" and scenario in rule.scenarios:
                 assert judge(rule.id, t).outcome != "failed", (rule.id, judge(rule.id, t))
         assert judge("stream.after-done", t).outcome == "failed"
+
+
+def test_finish_reason_leaves_an_empty_choice_on_the_usage_chunk_to_the_usage_rule() -> None:
+    # LiteLLM's usage chunk keeps an empty choice: one deviation, one rule.
+    litellm_usage = chunk({}, usage=USAGE)
+    del litellm_usage["choices"][0]["finish_reason"]
+    t = usage_stream(*openai_chunks(), litellm_usage)
+    assert judge("chunk.finish-reason", t).outcome == "passed"
+    failure("chunk.usage-requested", t, "1 choice and usage")
+
+
+def test_finish_reason_still_fails_text_on_the_usage_chunk() -> None:
+    late = chunk({"content": " late"}, usage=USAGE)
+    t = usage_stream(*openai_chunks(), late)
+    failure("chunk.finish-reason", t, 'finished ("stop")', '" late"')
