@@ -679,3 +679,17 @@ def test_finish_reason_still_fails_text_on_the_usage_chunk() -> None:
     late = chunk({"content": " late"}, usage=USAGE)
     t = usage_stream(*openai_chunks(), late)
     failure("chunk.finish-reason", t, 'finished ("stop")', '" late"')
+
+
+def test_schema_accepts_a_null_role_in_later_deltas() -> None:
+    # mockllm (pydantic models) sends "role": null in every delta after the first.
+    chunks = openai_chunks()
+    for later in chunks[1:]:
+        later["choices"][0]["delta"]["role"] = None
+    assert judge("chunk.schema", stream(*chunks)).outcome == "passed"
+
+
+def test_schema_still_fails_a_role_outside_the_set() -> None:
+    chunks = openai_chunks()
+    chunks[1]["choices"][0]["delta"]["role"] = "bot"
+    failure("chunk.schema", stream(*chunks), "role")
