@@ -693,3 +693,10 @@ def test_schema_still_fails_a_role_outside_the_set() -> None:
     chunks = openai_chunks()
     chunks[1]["choices"][0]["delta"]["role"] = "bot"
     failure("chunk.schema", stream(*chunks), "role")
+
+
+def test_finish_reason_null_leaves_the_usage_chunks_empty_choice_to_the_usage_rule() -> None:
+    litellm_usage = chunk({}, usage=USAGE)
+    del litellm_usage["choices"][0]["finish_reason"]
+    t = usage_stream(*openai_chunks(), litellm_usage)
+    assert judge("chunk.finish-reason-null", t).outcome == "passed"

@@ -410,7 +410,8 @@ def _usage_ride(t: ChatView) -> set[int]:
 
     LiteLLM sends its usage chunk as ``"choices": [{"index": 0, "delta": {}}]``
     after the finish: one deviation, which ``chunk.usage-requested`` (or
-    ``chunk.usage-unrequested``) reports; this rule leaves such a chunk to them.
+    ``chunk.usage-unrequested``) reports; the finish rules leave such a chunk
+    to them.
     """
     out = set()
     for event, chunk in t.chunks():
@@ -477,7 +478,8 @@ def finish_reason(t: ChatView) -> Verdict:
 def finish_reason_null(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
-    earlier = [s for s in _steps(t) if s.finish is None]
+    ride = _usage_ride(t)  # the usage rules' to judge
+    earlier = [s for s in _steps(t) if s.finish is None and s.at not in ride]
     if not earlier:
         return skipped("no chunk precedes the finishing one; nothing to judge")
     absent = [s for s in earlier if "finish_reason" not in s.choice]
