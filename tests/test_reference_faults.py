@@ -201,6 +201,13 @@ def usage_wrong_sum(ex: Exchange, clean: Exchange) -> None:
     assert usage["completion_tokens"] == json_chunks(clean.body)[-1]["usage"]["completion_tokens"]
 
 
+def usage_on_a_choice(ex: Exchange, clean: Exchange) -> None:
+    last = json_chunks(ex.body)[-1]
+    assert last["choices"] == [{"index": 0, "delta": {}}]
+    assert last["usage"] == json_chunks(clean.body)[-1]["usage"]
+    assert json_chunks(clean.body)[-1]["choices"] == []
+
+
 def max_tokens_ignored(ex: Exchange, clean: Exchange) -> None:
     assert len(_content_chunks(clean)) == 3
     assert _finishes(clean) == ["length"]
@@ -449,6 +456,7 @@ CASES: dict[str, Case] = {
     "finish-reason-twice": Case(STREAM, finish_reason_twice),
     "content-after-finish": Case(STREAM, content_after_finish),
     "usage-ignored": Case(USAGE, usage_ignored),
+    "usage-on-a-choice": Case(USAGE, usage_on_a_choice),
     "usage-wrong-sum": Case(USAGE, usage_wrong_sum),
     "max-tokens-ignored": Case(chat_body(stream=True, max_tokens=3), max_tokens_ignored),
     "non-json-data": Case(STREAM, non_json_data),

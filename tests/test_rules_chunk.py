@@ -664,3 +664,39 @@ def test_chunks_after_done_are_left_to_stream_after_done() -> None:
             if rule.group == "chunk" and scenario in rule.scenarios:
                 assert judge(rule.id, t).outcome != "failed", (rule.id, judge(rule.id, t))
         assert judge("stream.after-done", t).outcome == "failed"
+
+
+def test_finish_reason_leaves_an_empty_choice_on_the_usage_chunk_to_the_usage_rule() -> None:
+    # LiteLLM's usage chunk keeps an empty choice: one deviation, one rule.
+    litellm_usage = chunk({}, usage=USAGE)
+    del litellm_usage["choices"][0]["finish_reason"]
+    t = usage_stream(*openai_chunks(), litellm_usage)
+    assert judge("chunk.finish-reason", t).outcome == "passed"
+    failure("chunk.usage-requested", t, "1 choice and usage")
+
+
+def test_finish_reason_still_fails_text_on_the_usage_chunk() -> None:
+    late = chunk({"content": " late"}, usage=USAGE)
+    t = usage_stream(*openai_chunks(), late)
+    failure("chunk.finish-reason", t, 'finished ("stop")', '" late"')
+
+
+def test_schema_accepts_a_null_role_in_later_deltas() -> None:
+    # mockllm (pydantic models) sends "role": null in every delta after the first.
+    chunks = openai_chunks()
+    for later in chunks[1:]:
+        later["choices"][0]["delta"]["role"] = None
+    assert judge("chunk.schema", stream(*chunks)).outcome == "passed"
+
+
+def test_schema_still_fails_a_role_outside_the_set() -> None:
+    chunks = openai_chunks()
+    chunks[1]["choices"][0]["delta"]["role"] = "bot"
+    failure("chunk.schema", stream(*chunks), "role")
+
+
+def test_finish_reason_null_leaves_the_usage_chunks_empty_choice_to_the_usage_rule() -> None:
+    litellm_usage = chunk({}, usage=USAGE)
+    del litellm_usage["choices"][0]["finish_reason"]
+    t = usage_stream(*openai_chunks(), litellm_usage)
+    assert judge("chunk.finish-reason-null", t).outcome == "passed"

@@ -522,7 +522,7 @@ INVALID: list[tuple[str, str, object, str, str, str]] = [
         "role bot",
         chunk(choices=[{"index": 0, "delta": {"role": "bot"}, "finish_reason": None}]),
         "$.choices[0].delta.role",
-        "one of 'developer','system','user','assistant','tool'",
+        "one of 'developer','system','user','assistant','tool',null",
         '"bot"',
     ),
     (

@@ -153,6 +153,14 @@ _CATALOG: tuple[Fault, ...] = (
         items=t.bury_usage,
     ),
     Fault(
+        "usage-on-a-choice",
+        "fault",
+        'The usage chunk keeps an empty choice, `"choices": [{"index": 0, "delta": {}}]`, '
+        "instead of `choices: []`.",
+        "LiteLLM's proxy (and llm-mock-api)",
+        items=t.edit_chunks(t.usage_on_a_choice),
+    ),
+    Fault(
         "usage-wrong-sum",
         "fault",
         "`usage.total_tokens` is one more than prompt + completion (stream and non-stream).",

@@ -84,6 +84,7 @@ __all__ = [
     "stall_after_a_few_tokens",
     "typed_error_on_long_prompts",
     "unterminate_last",
+    "usage_on_a_choice",
 ]
 
 
@@ -261,6 +262,12 @@ content_as_parts = _edit_choices(_as_parts)
 def mint_ids(chunk: JsonObject, index: int) -> None:
     if index > 0:
         chunk["id"] = new_completion_id()
+
+
+def usage_on_a_choice(chunk: JsonObject, index: int) -> None:
+    """The usage chunk keeps an empty choice, as LiteLLM's proxy sends it."""
+    if isinstance(chunk.get("usage"), dict) and chunk.get("choices") == []:
+        chunk["choices"] = [{"index": 0, "delta": {}}]
 
 
 def skew_usage_in_chunks(chunk: JsonObject, index: int) -> None:

@@ -424,6 +424,32 @@ def _judge_finish(index: int, steps: list[_Step]) -> Verdict | None:
     return None
 
 
+def _usage_ride(t: ChatView) -> set[int]:
+    """Offsets of usage chunks whose choices carry nothing (no text, no finish).
+
+    LiteLLM sends its usage chunk as ``"choices": [{"index": 0, "delta": {}}]``
+    after the finish: one deviation, which ``chunk.usage-requested`` (or
+    ``chunk.usage-unrequested``) reports; the finish rules leave such a chunk
+    to them.
+    """
+    out = set()
+    for event, chunk in t.chunks():
+        if not isinstance(chunk.get("usage"), dict):
+            continue
+        choices = _choices(chunk)
+        if choices and all(_carries_nothing(c) for c in choices):
+            out.add(event.offset)
+    return out
+
+
+def _carries_nothing(choice: dict[str, Any]) -> bool:
+    delta = choice.get("delta")
+    empty = delta is None or (
+        isinstance(delta, dict) and all(v in (None, "", [], {}) for v in delta.values())
+    )
+    return empty and choice.get("finish_reason") is None
+
+
 @rule(
     "chunk.finish-reason",
     level=Level.MUST,
@@ -447,7 +473,12 @@ def _judge_finish(index: int, steps: list[_Step]) -> Verdict | None:
 def finish_reason(t: ChatView) -> Verdict:
     if (skip := _no_ending(t)) is not None:
         return skip
-    by_choice = _by_choice(t)
+    ride = _usage_ride(t)
+    by_choice = {
+        index: kept
+        for index, steps in _by_choice(t).items()
+        if (kept := [s for s in steps if s.at not in ride])
+    }
     if not by_choice:
         first = t.chunks()[0][0]
         return failed(
@@ -475,7 +506,8 @@ def finish_reason(t: ChatView) -> Verdict:
 def finish_reason_null(t: ChatView) -> Verdict:
     if (skip := _no_chunks(t)) is not None:
         return skip
-    earlier = [s for s in _steps(t) if s.finish is None]
+    ride = _usage_ride(t)  # the usage rules' to judge
+    earlier = [s for s in _steps(t) if s.finish is None and s.at not in ride]
     if not earlier:
         return skipped("no chunk precedes the finishing one; nothing to judge")
     absent = [s for s in earlier if "finish_reason" not in s.choice]
