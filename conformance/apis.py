@@ -78,6 +78,9 @@ class Api:
     view: type[View]
     #: None: always served (chat: preflight already found it)
     probe: Probe | None = None
+    #: the probe also finds where the API is mounted, so it runs even for an
+    #: API named on the command line (which is tested whatever it answers)
+    finds_mount: bool = False
 
 
 def _describe(t: Transcript, what: str) -> str:
@@ -161,6 +164,7 @@ APIS: Mapping[str, Api] = MappingProxyType(
             "Ollama chat (/api/chat, or /ollama/api/chat as EXO mounts it)",
             OllamaView,
             _ollama_probe,
+            finds_mount=True,
         ),
     }
 )
@@ -229,11 +233,14 @@ async def settle_apis(
         if api is None:
             skipped.append((name, NOT_YET))
             continue
-        if name in choice.explicit or api.probe is None:
+        if api.probe is None or (name in choice.explicit and not api.finds_mount):
             tested.append(name)
             continue
+        # An API named on the command line is tested whatever the probe says,
+        # but a probe that finds the mount still runs: EXO serves Ollama's API
+        # under /ollama, and its root /api/chat is the dashboard's (405).
         answer = await api.probe(client, target, limits)
-        if answer.served:
+        if answer.served or name in choice.explicit:
             tested.append(name)
             if answer.mount:
                 mounts.append((name, answer.mount))

@@ -233,3 +233,45 @@ def test_the_report_carries_the_api_of_every_scenario_and_result(
     by_rule = {r["rule"]: r["api"] for r in report["results"]}
     assert by_rule == {"responses.status": "responses", "headers.status": "chat"}
     assert result.ret == 0
+
+
+def _ollama_under_prefix() -> ThreadedServer:
+    """As EXO: Ollama's chat only under /ollama; the root /api/chat is a static site (405)."""
+
+    async def handle(conn: Conn) -> None:
+        path = conn.request.target.split("?", 1)[0]
+        status, body = 404, b'{"detail": "Not Found"}'
+        if path == "/v1/models":
+            status, body = 200, MODELS
+        elif path == "/v1/chat/completions":
+            status, body = 200, ANSWER
+        elif path == "/api/chat":
+            status, body = 405, b'{"detail": "Method Not Allowed"}'
+        elif path == "/ollama/api/chat":
+            status, body = 400, b'{"error": "messages must be a list"}'
+        head = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        await conn.send_head(status, head)
+        await conn.send(body)
+
+    return ThreadedServer(handle)
+
+
+def test_ollama_named_is_still_found_under_its_mount(pytester: pytest.Pytester) -> None:
+    with _ollama_under_prefix() as server:
+        result = pytester.runpytest(
+            "--exo-url",
+            server.url,
+            "--exo-api",
+            "ollama",
+            "--exo-rules",
+            "ollama.error-schema",
+            "--exo-json",
+            "out.json",
+        )
+        chats = [r.target for r in server.requests if r.target.endswith("/api/chat")]
+    target = _report(pytester)["targets"][0]
+    assert target["apis"] == ["ollama"]
+    # Probed at the root, then found under /ollama: every scenario goes there.
+    assert chats[:2] == ["/api/chat", "/ollama/api/chat"]
+    assert len(chats) > 2 and set(chats[2:]) == {"/ollama/api/chat"}, chats
+    assert "Method Not Allowed" not in result.stdout.str()
