@@ -45,13 +45,22 @@ def _messages(path: Path) -> dict[tuple[str, str], str]:
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A run against a reference server with the id-changes fault, recorded; the
-    server is stopped before anything is replayed."""
+    server is stopped before anything is replayed.  chunk.id-stable is a SHOULD
+    rule, so both runs are strict: its failure sets the exit status."""
     work = tmp_path_factory.mktemp("recorded")
     server = EmbeddedServer(["--fault", "id-changes", "--token-delay", "0.002"])
     url = server.start()
     try:
         done = _pytest(
-            work, "--exo-url", url, "--exo-record", "rec", "--exo-json", "a.json", *_rules()
+            work,
+            "--exo-url",
+            url,
+            "--exo-record",
+            "rec",
+            "--exo-json",
+            "a.json",
+            "--exo-strict",
+            *_rules(),
         )
     finally:
         server.stop()
@@ -90,7 +99,9 @@ def _cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_replay_gives_the_recorded_verdicts(recorded: tuple[Path, Path], tmp_path: Path) -> None:
     rec, first = recorded
-    done = _pytest(tmp_path, "--exo-replay", str(rec), "--exo-json", "b.json", *_rules())
+    done = _pytest(
+        tmp_path, "--exo-replay", str(rec), "--exo-json", "b.json", "--exo-strict", *_rules()
+    )
     assert done.returncode == 1, done.stdout[-3000:]
     live, again = _verdicts(first), _verdicts(tmp_path / "b.json")
     assert live.keys() == again.keys()

@@ -33,7 +33,11 @@ async def record_paired(
     """Record the named scenarios through the proxy (``ctx``), and those in
     ``paired`` directly against ``upstream`` right after; exclusive ones last
     and alone, as :func:`~conformance.scenarios.record_all` does."""
-    direct = dataclasses.replace(ctx, target=upstream, silence=Silence(), upstream=None)
+    # The upstream's own context: nothing it records may be an exchange the proxy
+    # made (shared exchanges, the proxy's model list from preflight).
+    direct = dataclasses.replace(
+        ctx, target=upstream, silence=Silence(), upstream=None, shared={}, listing=None
+    )
     proxied = dataclasses.replace(ctx, upstream=upstream)
     wanted = [CATALOG[i] for i in dict.fromkeys(ids)]
     gate = asyncio.Semaphore(max(1, parallel))
