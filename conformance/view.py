@@ -53,7 +53,7 @@ class ErrorEvent:
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile body may nest past the stack
         return None
 
 

@@ -55,7 +55,7 @@ def _parse(raw: bytes) -> tuple[str | None, Any]:
         return None, None
     try:
         return text, json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile body may nest past the stack
         return text, None
 
 

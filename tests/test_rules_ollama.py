@@ -134,3 +134,10 @@ def test_invalid_requests_need_a_4xx_with_an_error_string(scenario: str) -> None
     assert tripped(answer({"error": "model not found"}, scenario, 404)) == set()
     assert tripped(answer({"detail": [{"msg": "x"}]}, scenario, 422)) == {"ollama.error-schema"}
     assert tripped(answer(b"Internal Server Error", scenario, 500)) == {"ollama.error-schema"}
+
+
+def test_a_line_nested_past_the_stack_is_judged_not_crashed_on() -> None:
+    deep = b"[" * 100_000 + b"\n"
+    t = ollama_stream(ndjson(good_lines()[:1]) + deep)
+    verdict = judge("ollama.lines", t)
+    assert verdict.outcome == "failed" and "line 2" in verdict.actual

@@ -142,7 +142,7 @@ def _object(text: str) -> dict[str, Any] | None:
 
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile body may nest past the stack
         return None
     return value if isinstance(value, dict) else None
 
