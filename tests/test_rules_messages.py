@@ -148,8 +148,8 @@ def test_an_unnamed_event_fails_event_type() -> None:
     )
     t = messages_stream(raw)
     assert tripped(t) == {"messages.event-type"}
-    # anthropic-python still reads unnamed events by their data's type.
-    assert MessagesView(t).text() == "Hello there"
+    # anthropic-python drops unnamed events: the text is lost.
+    assert MessagesView(t).text() == ""
 
 
 def test_an_error_without_event_error_fails_event_type_and_others_skip() -> None:
@@ -158,6 +158,7 @@ def test_an_error_without_event_error_fails_event_type_and_others_skip() -> None
     t = messages_stream(raw)
     assert tripped(t) == {"messages.event-type"}
     assert "raises nothing" in judge("messages.event-type", t).actual
+    assert MessagesView(t).untyped_errors
     assert "messages.event-type" in judge("messages.error-event", t).message
 
 
