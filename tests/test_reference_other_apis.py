@@ -170,3 +170,13 @@ def test_cancel_rules_skip_where_the_endpoint_is_not_served(server: ServerHandle
     )
     verdict = REGISTRY.get("cancel.ends").judge(not_served)
     assert verdict.outcome == "skipped" and "does not serve" in verdict.message
+
+
+def test_the_fixed_proxy_relays_cancel_to_its_upstream() -> None:
+    upstream = serve_in_thread(Settings(token_delay=0.05))
+    with upstream, serve_in_thread(Settings(proxy_to=upstream.url)) as proxy:
+        t = record(proxy.url, "cancel-chat")
+    cancel = t.other("cancel")
+    assert cancel is not None and cancel.status == 200
+    for rule in ("cancel.ends", "cancel.marked", "cancel.unknown-id"):
+        assert REGISTRY.get(rule).judge(t).outcome == "passed", rule
