@@ -10,13 +10,14 @@ of it and skips, naming the owner, when the stream breaks another part.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..scenarios.messages import ERRORS, STREAMS
 from ..schemas import validate
 from ..view_messages import STOP_REASONS, MessagesView
 from . import specs
-from .common import media_type, preview
+from .common import CUT_BY_HARNESS, media_type, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["ANSWERS", "no_messages_stream", "reported_error"]
@@ -141,8 +142,6 @@ def event_type(t: MessagesView) -> Verdict:
 
 
 def _object(text: str) -> dict[str, Any] | None:
-    import json
-
     try:
         value = json.loads(text)
     except (ValueError, RecursionError):  # a hostile body may nest past the stack
@@ -390,7 +389,7 @@ def error_event(t: MessagesView) -> Verdict:
         )
     if t.untyped_errors:
         return skipped("an error payload without `event: error`; see messages.event-type")
-    if t.ending.value in ("deadline", "size-cap", "event-cap", "dropped"):
+    if t.ending in CUT_BY_HARNESS:
         return skipped(f"the harness stopped reading ({t.ending_detail or t.ending})")
     if t.stop_reason is not None:
         return passed(f"no failure to report: stop_reason {t.stop_reason!r}")
