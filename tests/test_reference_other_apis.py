@@ -97,7 +97,7 @@ def test_ollama_is_served_at_the_root_and_under_ollama(server: ServerHandle) -> 
 def test_ollama_lines_survive_one_byte_writes() -> None:
     with serve_in_thread(Settings(token_delay=FAST, variant="one-byte-writes")) as srv:
         t = record(srv.url, "ollama-stream")
-    assert len(t.reads) > len(OllamaView(t).lines)  # the body came a byte at a time
+    # How many reads the writes arrive in is the host's business; the lines are not.
     assert any(len(c.encode()) > 1 for c in OllamaView(t).content())
     assert tripped(t) == set()
 
