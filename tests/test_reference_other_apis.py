@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from test_reference_support import FAST, MODEL, exchange
@@ -17,6 +17,7 @@ from test_reference_support import FAST, MODEL, exchange
 from conformance.capture import Limits, Transcript, make_client
 from conformance.reference import ServerHandle, Settings, serve_in_thread
 from conformance.reference.api_entries import API_FAULTS, API_VARIANTS
+from conformance.reference.wire import Item
 from conformance.rules import REGISTRY
 from conformance.scenarios import CATALOG, RecordContext, Target
 from conformance.view_messages import MessagesView
@@ -180,3 +181,37 @@ def test_the_fixed_proxy_relays_cancel_to_its_upstream() -> None:
     assert cancel is not None and cancel.status == 200
     for rule in ("cancel.ends", "cancel.marked", "cancel.unknown-id"):
         assert REGISTRY.get(rule).judge(t).outcome == "passed", rule
+
+
+def test_a_cancel_after_the_finish_chunk_is_too_late() -> None:
+    from conformance.reference.cancel import Cancels, cancellable_chat
+    from conformance.reference.wire import DONE, Data
+
+    def chunk(finish: str | None) -> Data:
+        return Data.of(
+            {"id": "c1", "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
+        )
+
+    async def items() -> AsyncIterator[Item]:
+        for item in (chunk(None), chunk("stop"), DONE):
+            yield item
+
+    async def run() -> tuple[bool, list[Item]]:
+        cancels = Cancels()
+        stream = cancellable_chat(cancels, "c1", items())
+        first = await anext(stream)
+        taken = cancels.cancel("c1")
+        return taken, [first, *[item async for item in stream]]
+
+    # Running: the cancel is taken, and the stream ends with [DONE], no finish chunk.
+    taken, sent = asyncio.run(run())
+    assert taken and sent == [chunk(None), DONE]
+
+    async def late() -> bool:
+        cancels = Cancels()
+        stream = cancellable_chat(cancels, "c1", items())
+        await anext(stream)
+        await anext(stream)  # the finish chunk
+        return cancels.cancel("c1")
+
+    assert asyncio.run(late()) is False
