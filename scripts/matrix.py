@@ -289,6 +289,7 @@ def _run_case(case: Case, token_delay: float, pytest_args: Sequence[str], starte
     )
     if case.with_key:
         pytest_args = [*pytest_args, "--exo-api-key", API_KEY]
+    pytest_args = [*pytest_args, *_api_args(case)]
     with EmbeddedServer(server_args) as server:
         if case.mode == "proxy":
             proxy_fault = fault if at_proxy else NO_FAULT
@@ -300,6 +301,16 @@ def _run_case(case: Case, token_delay: float, pytest_args: Sequence[str], starte
         else:
             code, data, output = _in_tempdir(server.url, pytest_args)
     return _row(case, data, time.monotonic() - started, code, output)
+
+
+def _api_args(case: Case) -> list[str]:
+    """The APIs a case tests: those its entry changes; every API for the clean
+    server; chat through the proxy (which forwards chat completions only)."""
+    if case.fault is None:
+        names: tuple[str, ...] = ("chat",) if case.mode == "proxy" else ("all",)
+    else:
+        names = case.entry.apis
+    return [arg for name in names for arg in ("--exo-api", name)]
 
 
 def _in_tempdir(url: str, pytest_args: Sequence[str]) -> tuple[int, dict[str, Any], str]:

@@ -209,3 +209,27 @@ def wrong(view):
     result.stderr.fnmatch_lines(
         ["ERROR: rule mine.wrong-api is for the responses API but names scenario 'models'*"]
     )
+
+
+def test_the_report_carries_the_api_of_every_scenario_and_result(
+    pytester: pytest.Pytester,
+) -> None:
+    result = pytester.runpytest(
+        "--exo-url", "embedded", "--exo-api", "responses", "--exo-api", "chat",
+        "--exo-rules", "responses.status", "--exo-rules", "headers.status",
+        "--exo-json", "out.json", "-v",
+    )  # fmt: skip
+    result.stdout.fnmatch_lines_random(
+        [
+            "exo-conformance: * APIs chat, responses",
+            "*responses.status?responses-stream? PASSED*",
+            "*headers.status?stream-basic? PASSED*",
+        ]
+    )
+    report = _report(pytester)
+    assert report["targets"][0]["apis"] == ["chat", "responses"]
+    apis = {s["id"]: s["api"] for s in report["scenarios"]}
+    assert apis["responses-stream"] == "responses" and apis["stream-basic"] == "chat"
+    by_rule = {r["rule"]: r["api"] for r in report["results"]}
+    assert by_rule == {"responses.status": "responses", "headers.status": "chat"}
+    assert result.ret == 0

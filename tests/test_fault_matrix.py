@@ -202,6 +202,24 @@ EXPECTED: dict[str, frozenset[str]] = {
             "client.openai-sdk",
         }
     ),
+    # -- the Responses endpoint
+    "responses-limit-as-completed": frozenset({"responses.incomplete"}),
+    # The error event is yielded, not raised: only the terminal tells a client it failed.
+    "responses-failed-as-completed": frozenset({"responses.failed"}),
+    # openai-python reads a missing number as None; typed clients (async-openai) reject it.
+    "responses-no-sequence": frozenset({"responses.sequence"}),
+    "responses-delta-before-item": frozenset(
+        {"responses.item-lifecycle", "client.openai-responses"}  # the SDK raises RuntimeError
+    ),
+    "responses-output-mismatch": frozenset(
+        {"responses.output", "client.openai-responses"}  # get_final_response() has other text
+    ),
+    "responses-bad-arguments": frozenset(
+        {"responses.tool-call", "client.openai-responses"}  # the SDK json.loads them
+    ),
+    "responses-no-terminal": frozenset(
+        {"responses.terminal", "client.openai-responses"}  # get_final_response() raises
+    ),
     # -- the Messages and Ollama endpoints (faults of api_entries.py): chat is untouched
     "messages-index-reused": frozenset({"messages.blocks"}),
     "messages-interleaved": frozenset({"messages.block-order"}),

@@ -387,7 +387,8 @@ def test_ctrl_c_mid_recording_still_writes_the_json_report(tmp_path: Path) -> No
         # Wait for the event (the server saw a chat request), with a bound only
         # for a run that never gets there: start-up on a loaded host is slow.
         deadline = time.monotonic() + 120
-        while "POST" not in (log.read_text() if log.exists() else ""):
+        # The chat request, not the Responses probe of preflight (also a POST).
+        while "POST /v1/chat/completions" not in (log.read_text() if log.exists() else ""):
             assert time.monotonic() < deadline, "the run never started recording"
             time.sleep(0.05)
         interrupted = time.monotonic()

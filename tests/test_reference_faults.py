@@ -462,9 +462,109 @@ CASES: dict[str, Case] = {
     "dead-runner-keepalive": Case(STREAM, dead_runner_keepalive),
 }
 
+
+# -- the Responses endpoint ------------------------------------------------------------
+
+RESPONSES = "/v1/responses"
+R_STREAM = {"model": MODEL, "input": "Say hello.", "stream": True}
+R_CUT = {**R_STREAM, "input": "Write a long story.", "max_output_tokens": 16}
+
+
+def _events(ex: Exchange) -> list[dict[str, Any]]:
+    out = []
+    for data in data_events(ex.body):
+        try:
+            out.append(json.loads(data))
+        except ValueError:
+            continue
+    return out
+
+
+def _kinds(ex: Exchange) -> list[str]:
+    return [e["type"] for e in _events(ex)]
+
+
+def _text(ex: Exchange) -> str:
+    return "".join(e["delta"] for e in _events(ex) if e["type"] == "response.output_text.delta")
+
+
+def limit_as_completed(faulty: Exchange, clean: Exchange) -> None:
+    assert _kinds(clean)[-1] == "response.incomplete"
+    end = _events(faulty)[-1]
+    assert end["type"] == "response.completed" and end["response"]["status"] == "completed"
+    assert end["response"]["incomplete_details"] is None
+    assert _text(faulty) == _text(clean)
+
+
+def failed_as_completed(faulty: Exchange, clean: Exchange) -> None:
+    kinds = _kinds(faulty)
+    assert "error" in kinds and "error" not in _kinds(clean)
+    assert kinds[-1] == "response.completed"
+    partial = _text(faulty)
+    assert 0 < len(partial) < len(_text(clean)) and _text(clean).startswith(partial)
+    assert [e["sequence_number"] for e in _events(faulty)] == list(range(len(kinds)))
+
+
+def no_sequence(faulty: Exchange, clean: Exchange) -> None:
+    assert all("sequence_number" in e for e in _events(clean))
+    assert not any("sequence_number" in e for e in _events(faulty))
+    assert _kinds(faulty) == _kinds(clean)
+
+
+def delta_before_item(faulty: Exchange, clean: Exchange) -> None:
+    kinds = _kinds(faulty)
+    first_delta = kinds.index("response.output_text.delta")
+    assert kinds.index("response.output_item.added") > first_delta
+    assert sorted(kinds) == sorted(_kinds(clean))
+
+
+def output_mismatch(faulty: Exchange, clean: Exchange) -> None:
+    final = _events(faulty)[-1]["response"]["output"][0]["content"][0]["text"]
+    assert _text(faulty) == _text(clean) and final != _text(faulty)
+    assert _text(faulty).startswith(final)
+
+
+def no_terminal(faulty: Exchange, clean: Exchange) -> None:
+    assert _kinds(clean)[-1] == "response.completed"
+    assert _kinds(faulty) == _kinds(clean)[:-1]
+
+
+R_TOOLS = {
+    **R_STREAM,
+    "input": "What is the weather in Paris? Use get_weather.",
+    "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object",
+               "properties": {"city": {"type": "string"}}, "required": ["city"]}}],
+    "tool_choice": "required",
+}  # fmt: skip
+
+
+def bad_arguments(faulty: Exchange, clean: Exchange) -> None:
+    def arguments(ex: Exchange) -> str:
+        return str(_events(ex)[-1]["response"]["output"][0]["arguments"])
+
+    json.loads(arguments(clean))
+    with pytest.raises(ValueError):
+        json.loads(arguments(faulty))
+    assert arguments(clean).startswith(arguments(faulty))
+    pieces = [e["delta"] for e in _events(faulty) if e["type"].endswith("arguments.delta")]
+    assert "".join(pieces) == arguments(faulty)
+    assert [e["sequence_number"] for e in _events(faulty)] == list(range(len(_events(faulty))))
+
+
+RESPONSES_CASES = {
+    "responses-bad-arguments": Case(R_TOOLS, bad_arguments, path=RESPONSES),
+    "responses-limit-as-completed": Case(R_CUT, limit_as_completed, path=RESPONSES),
+    "responses-failed-as-completed": Case(R_STREAM, failed_as_completed, path=RESPONSES),
+    "responses-no-sequence": Case(R_STREAM, no_sequence, path=RESPONSES),
+    "responses-delta-before-item": Case(R_STREAM, delta_before_item, path=RESPONSES),
+    "responses-output-mismatch": Case(R_STREAM, output_mismatch, path=RESPONSES),
+    "responses-no-terminal": Case(R_STREAM, no_terminal, path=RESPONSES),
+}
+CASES.update(RESPONSES_CASES)
+
 API_ENTRY_NAMES = {f.name for f in API_FAULTS}
-#: The chat faults: those of the Messages and Ollama endpoints leave chat untouched
-#: (tests/test_reference_other_apis.py runs them).
+#: The faults this file tests on the wire: those of the Messages and Ollama endpoints
+#: are run by tests/test_reference_other_apis.py.
 CHAT_FAULTS = {name: f for name, f in FAULTS.items() if name not in API_ENTRY_NAMES}
 
 PAIRS = [

@@ -539,6 +539,10 @@ def test_every_variant_has_a_test() -> None:
         "rechunked",
         "openai-extras",
         "parallel-tool-calls",
+        # tests/test_reference_responses.py
+        "responses-keepalive",
+        "responses-reasoning",
+        "responses-done",
     }
     # The Messages variants are tested in test_reference_other_apis.py.
     assert tested | {v.name for v in API_VARIANTS} == set(VARIANTS)

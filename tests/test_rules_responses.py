@@ -154,10 +154,12 @@ def test_sequence_fails_missing_repeated_or_skipped_numbers(
     assert outcome("responses.schema", t) == "passed"  # the number is sequence's alone
 
 
-def test_schema_fails_a_delta_without_logprobs_and_a_non_json_payload() -> None:
-    t = edited(lambda evs: evs[4].pop("logprobs"))
+def test_schema_fails_a_delta_without_its_indexes_and_a_non_json_payload() -> None:
+    t = edited(lambda evs: evs[4].pop("content_index"))
     v = judge("responses.schema", t)
-    assert v.outcome == "failed" and "$.logprobs" in v.actual
+    assert v.outcome == "failed" and "$.content_index" in v.actual
+    # logprobs is typed, not required: no client breaks without it.
+    assert outcome("responses.schema", edited(lambda evs: evs[4].pop("logprobs"))) == "passed"
     body = encode([*stream_events()[:3], "not json", *stream_events()[3:]])
     assert outcome("responses.schema", transcript(body)) == "failed"
 
@@ -335,3 +337,43 @@ def test_consistency_compares_the_answer_with_its_streamed_twin() -> None:
     other["output"][0]["content"][0]["text"] = "Bye"
     assert outcome("responses.consistency", answer(other, related={"stream": twin})) == "failed"
     assert outcome("responses.consistency", answer(same)) == "skipped"
+
+
+def test_consistency_leaves_a_twin_streamed_out_of_order_to_item_lifecycle() -> None:
+    evs = stream_events()
+    moved = renumber([evs[0], evs[1], evs[4], evs[2], evs[3], *evs[5:]])
+    twin = transcript(moved, scenario="responses-nonstream")
+    same = response("completed", final(stream_events())["output"])
+    v = judge("responses.consistency", answer(same, related={"stream": twin}))
+    assert v.outcome == "skipped" and "responses.item-lifecycle" in v.message
+
+
+def _tools(call: tuple[str, ...] | None, **change: Any) -> Transcript:
+    evs = stream_events(call=call)
+    if change and call is not None:
+        final(evs)["output"][0].update(change)
+    return transcript(evs, scenario="responses-tools")
+
+
+def test_tool_call_passes_a_call_of_a_declared_tool() -> None:
+    assert outcome("responses.tool-call", _tools(('{"city":', '"Paris"}'))) == "passed"
+    assert outcome("responses.tool-call", _tools(('{"city":"Paris"}',))) == "passed"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"arguments": '{"city":'}, "do not parse"),
+        ({"arguments": '["Paris"]'}, "do not parse"),
+        ({"name": "get_time"}, "not one of the request's tools"),
+        ({"call_id": ""}, "call_id"),
+    ],
+)
+def test_tool_call_fails_a_broken_call(change: dict[str, Any], expected: str) -> None:
+    v = judge("responses.tool-call", _tools(('{"city":', '"Paris"}'), **change))
+    assert v.outcome == "failed" and expected in v.actual
+
+
+def test_tool_call_fails_a_text_answer_to_a_required_tool_choice() -> None:
+    v = judge("responses.tool-call", _tools(None))
+    assert v.outcome == "failed" and "message" in v.actual

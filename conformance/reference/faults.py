@@ -16,6 +16,7 @@ from . import plans
 from . import transforms as t
 from .api_entries import API_FAULTS
 from .entries import NO_FAULT, Fault, FaultOptions, JsonReply, describe
+from .responses_faults import RESPONSES_FAULTS
 from .variants import VARIANTS
 from .wire import DONE, Data
 
@@ -391,7 +392,9 @@ _CATALOG: tuple[Fault, ...] = (
     ),
 )
 
-FAULTS: dict[str, Fault] = {fault.name: fault for fault in (*_CATALOG, *API_FAULTS)}
+FAULTS: dict[str, Fault] = {
+    fault.name: fault for fault in (*_CATALOG, *RESPONSES_FAULTS, *API_FAULTS)
+}
 
 
 def fault_names() -> list[str]:

@@ -19,6 +19,7 @@ from . import plans
 from . import transforms as t
 from .api_entries import API_VARIANTS
 from .entries import Fault
+from .responses_faults import RESPONSES_VARIANTS
 from .wire import Framing
 
 __all__ = ["VARIANTS", "UnknownVariant", "Variant", "get_variant", "variant_names"]
@@ -146,7 +147,7 @@ _CATALOG: tuple[Variant, ...] = (
     ),
 )
 
-VARIANTS: dict[str, Variant] = {variant.name: variant for variant in (*_CATALOG, *API_VARIANTS)}
+VARIANTS: dict[str, Variant] = {v.name: v for v in (*_CATALOG, *RESPONSES_VARIANTS, *API_VARIANTS)}
 
 
 class UnknownVariant(ValueError):

@@ -15,6 +15,7 @@ from . import (  # noqa: F401 - registration side effects
     messages,
     models,
     ollama,
+    responses_client,
     responses_consistency,
     responses_events,
     responses_http,

@@ -50,6 +50,8 @@ def consistency(t: ResponsesView) -> Verdict:
         return skipped("the non-stream answer is not a response object; see responses.schema")
     if twin is None or twin.status != 200 or twin.terminal is None:
         return skipped("the streamed twin did not finish; see the responses-stream rules")
+    if twin.orphans or twin.duplicate_items:
+        return skipped("the twin's items were not streamed in order; see responses.item-lifecycle")
     said, streamed = output_text(t.answer), twin.streamed_text
     if said == streamed:
         return passed()

@@ -91,9 +91,10 @@ def event_type(t: ResponsesView) -> Verdict:
     spec=specs.OPENAI_RESPONSES_STREAMING + "/response/created",
     quote="sequence_number (integer, required): The sequence number for this event.",
     breaks=(
-        "openai-python responses.stream() (builds each text or arguments delta event with "
-        "the raw event's sequence_number: AttributeError when it is missing)",
-        "openai-python starting_after (resumes by sequence_number: repeats are dropped)",
+        "async-openai (every event type has a required sequence_number: an event without "
+        "one fails to deserialize)",
+        "openai-python responses.stream(starting_after=N) (compares sequence_number: "
+        "TypeError when it is missing, repeated numbers are dropped)",
     ),
     hint="Keep one counter per stream, starting at 0, and put it on every event, "
     "lifecycle and error events included.",
@@ -132,15 +133,16 @@ def sequence(t: ResponsesView) -> Verdict:
     "schema for its type, and so does a non-stream answer (the response object).",
     spec=specs.OPENAI_RESPONSES_STREAMING,
     quote="ResponseTextDeltaEvent: required type, item_id, output_index, content_index, "
-    "delta, sequence_number, logprobs",
+    "delta, sequence_number",
     breaks=(
-        "openai-python responses.stream() (reads item_id, output_index, content_index and "
-        "logprobs of every text delta: AttributeError when one is missing)",
-        "typed clients that decode each event by its type",
+        "async-openai (typed events: a missing or mistyped required field fails to "
+        "deserialize the event)",
+        "openai-python responses.stream() (looks items and parts up by output_index and "
+        "content_index: RuntimeError when one is missing)",
     ),
     hint="Send every field the reference marks required for the event's type, with its "
-    "type: for text deltas `item_id`, `output_index`, `content_index`, `delta` and "
-    "`logprobs: []`; lifecycle events carry the whole response object.",
+    "type: for text deltas `item_id`, `output_index`, `content_index` and `delta` (and "
+    "`logprobs: []`); lifecycle events carry the whole response object.",
     scenarios=(*STREAMS, "responses-nonstream"),
     api=API,
 )

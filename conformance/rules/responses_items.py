@@ -10,6 +10,7 @@ between added and done, and a completed response with unfinished items).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..scenarios.responses import STREAMS
@@ -204,5 +205,75 @@ def output(t: ResponsesView) -> Verdict:
         if problem := _item_mismatch(item, entry):
             return failed(
                 "the streamed item, as streamed", f"{problem} ({where(end)})", at=end.offset
+            )
+    return passed()
+
+
+def _tool_names(t: ResponsesView) -> set[str]:
+    tools = t.asked("tools")
+    return {
+        tool["name"]
+        for tool in (tools if isinstance(tools, list) else [])
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str)
+    }
+
+
+def _call_problem(entry: dict[str, Any], names: set[str]) -> str:
+    where_ = f"function_call {entry.get('name')!r}"
+    if entry.get("name") not in names:
+        return f"{where_}: not one of the request's tools ({', '.join(sorted(names))})"
+    if not isinstance(entry.get("call_id"), str) or not entry["call_id"]:
+        return f"{where_}: call_id {entry.get('call_id')!r}"
+    arguments = entry.get("arguments")
+    try:
+        parsed = json.loads(arguments) if isinstance(arguments, str) else None
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        return f"{where_}: arguments {preview(repr(arguments))} do not parse as a JSON object"
+    return ""
+
+
+@rule(
+    "responses.tool-call",
+    level=Level.MUST,
+    requirement="A request with `tool_choice: required` gets a `function_call` item naming "
+    "one of its tools, with a `call_id` and `arguments` that parse as a JSON object.",
+    spec=specs.OPENAI_RESPONSES_CREATE,
+    quote="required means the model must call one or more tools.",
+    breaks=(
+        "openai-python responses.stream(tools=[strict tool]) (json.loads the arguments of "
+        "each function_call on response.completed: JSONDecodeError)",
+        "Codex CLI and agent loops (run the named tool with the parsed arguments)",
+    ),
+    hint="Stream the call as a function_call item (name and call_id when added, the "
+    "arguments in function_call_arguments.delta pieces) and put the whole, valid JSON "
+    "arguments in the terminal response's output.",
+    scenarios=("responses-tools",),
+    api=API,
+)
+def tool_call(t: ResponsesView) -> Verdict:
+    if (skip := no_terminal(t)) is not None:
+        return skip
+    end = t.terminal
+    assert end is not None
+    final = (t.final_response or {}).get("output")
+    if not isinstance(final, list):
+        return skipped(f"the terminal response's output is {final!r}; see responses.schema")
+    calls = [o for o in final if isinstance(o, dict) and o.get("type") == "function_call"]
+    if not calls:
+        kinds = [o.get("type") for o in final if isinstance(o, dict)]
+        return failed(
+            "a function_call item (tool_choice: required)",
+            f"output items {kinds} ({where(end)})",
+            at=end.offset,
+        )
+    names = _tool_names(t)
+    for entry in calls:
+        if problem := _call_problem(entry, names):
+            return failed(
+                "a call to a declared tool with JSON-object arguments",
+                f"{problem} ({where(end)})",
+                at=end.offset,
             )
     return passed()

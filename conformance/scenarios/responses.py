@@ -14,6 +14,7 @@ from typing import Any
 
 from ..capture.transcript import Transcript
 from .base import UNKNOWN_MODEL, RecordContext, Recorder, Scenario
+from .responses_client import with_sdk_run
 
 __all__ = [
     "BODIES",
@@ -111,7 +112,12 @@ async def _post(ctx: RecordContext, scenario: str, body: Any) -> Transcript:
 
 def _single(scenario: str) -> Recorder:
     async def run(ctx: RecordContext) -> Transcript:
-        return await _post(ctx, scenario, request_for(scenario, ctx.target.model))
+        body = request_for(scenario, ctx.target.model)
+        t = await _post(ctx, scenario, body)
+        if scenario in STREAMS and body is not None:
+            # openai-python reads the very bytes recorded (replayed on loopback).
+            return await with_sdk_run(ctx, t, body)
+        return t
 
     return run
 
