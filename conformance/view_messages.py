@@ -5,10 +5,13 @@ accumulator (``anthropic/lib/streaming/_messages.py``) read a stream so:
 
 - an event named one of the message events (``message_start``,
   ``content_block_start``, ``content_block_delta``, ``content_block_stop``,
-  ``message_delta``, ``message_stop``) or left unnamed is parsed as JSON and
-  dispatched on the data's ``type`` (the event name fills a missing one);
+  ``message_delta``, ``message_stop``) is parsed as JSON and dispatched on the
+  data's ``type`` (the event name fills a missing one);
 - ``event: ping`` is skipped; ``event: error`` raises at once, so nothing
-  after it is read; any other event name is ignored;
+  after it is read; an event with no ``event:`` line (its SSE type is None to
+  the SDK's decoder) or any other name is dropped without a word.  The
+  transcript cannot tell an explicit ``event: message`` (which the SDK would
+  read) from no event line, so it reads both as unnamed;
 - the first event must be ``message_start`` (anything else raises); its
   ``message`` is the snapshot;
 - ``content_block_start`` *appends* its block to the content, whatever its
@@ -87,7 +90,7 @@ class Block:
 def _object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile body may nest past the stack
         return None
     return value if isinstance(value, dict) else None
 
@@ -107,8 +110,8 @@ class MessagesView(View):
         for i, e in enumerate(self.transcript.events):
             if e.type == "error":
                 break
-            if e.type not in MESSAGE_EVENTS and e.type != "message":
-                continue  # ping and unknown names: skipped
+            if e.type not in MESSAGE_EVENTS:
+                continue  # ping, unnamed and unknown events: dropped
             value = _object(e.data)
             kind = value.get("type") if value is not None else None
             out.append(MessageEvent(i, e, value, kind if isinstance(kind, str) else e.type))
@@ -125,8 +128,13 @@ class MessagesView(View):
     @cached_property
     def untyped_errors(self) -> tuple[MessageEvent, ...]:
         """Error payloads (``"type": "error"``) sent without ``event: error``: the SDK
-        dispatches them as unknown events and raises nothing."""
-        return tuple(m for m in self.dispatched if m.type == "error")
+        raises nothing on them."""
+        out = []
+        for i, e in enumerate(self.transcript.events):
+            value = _object(e.data) if e.type != "error" else None
+            if value is not None and value.get("type") == "error":
+                out.append(MessageEvent(i, e, value, "error"))
+        return tuple(out)
 
     @property
     def pings(self) -> tuple[Event, ...]:

@@ -23,10 +23,13 @@ from typing import Any
 
 from .view import View
 
-__all__ = ["DONE_REASONS", "SDK_LINE_BREAKS", "Line", "OllamaView"]
+__all__ = ["DONE_REASONS", "MAX_LINES", "SDK_LINE_BREAKS", "Line", "OllamaView"]
 
 #: done_reason values Ollama's server sends (``llm/server.go`` DoneReason, api docs).
 DONE_REASONS = frozenset({"stop", "length", "load", "unload"})
+#: Lines the view parses at most, as the recorder keeps at most this many SSE events: a
+#: body of millions of tiny lines must not cost the run millions of parsed objects.
+MAX_LINES = 100_000
 #: Characters besides LF that httpx's ``iter_lines`` (so ollama-python) breaks lines on.
 SDK_LINE_BREAKS = "\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 
@@ -55,12 +58,15 @@ def _parse(raw: bytes) -> tuple[str | None, Any]:
         return None, None
     try:
         return text, json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile body may nest past the stack
         return text, None
 
 
 class OllamaView(View):
     """An Ollama chat exchange as ollama-python reads it."""
+
+    #: The offset where the view stopped parsing lines (:data:`MAX_LINES`), or None.
+    capped_at: int | None = None
 
     @property
     def is_stream(self) -> bool:
@@ -73,6 +79,9 @@ class OllamaView(View):
         body = self.transcript.body
         start = 0
         while start < len(body):
+            if len(out) == MAX_LINES:
+                self.capped_at = start
+                break
             end = body.find(b"\n", start)
             terminated = end >= 0
             stop = end if terminated else len(body)

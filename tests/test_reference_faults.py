@@ -600,8 +600,8 @@ RESPONSES_CASES = {
 CASES.update(RESPONSES_CASES)
 
 API_ENTRY_NAMES = {f.name for f in API_FAULTS}
-#: The faults cased here: those of the Messages and Ollama endpoints leave chat and
-#: Responses untouched (tests/test_reference_other_apis.py runs them).
+#: The faults this file tests on the wire: those of the Messages and Ollama endpoints
+#: are run by tests/test_reference_other_apis.py.
 CHAT_FAULTS = {name: f for name, f in FAULTS.items() if name not in API_ENTRY_NAMES}
 
 PAIRS = [

@@ -148,8 +148,8 @@ def test_an_unnamed_event_fails_event_type() -> None:
     )
     t = messages_stream(raw)
     assert tripped(t) == {"messages.event-type"}
-    # anthropic-python still reads unnamed events by their data's type.
-    assert MessagesView(t).text() == "Hello there"
+    # anthropic-python drops unnamed events: the text is lost.
+    assert MessagesView(t).text() == ""
 
 
 def test_an_error_without_event_error_fails_event_type_and_others_skip() -> None:
@@ -158,6 +158,7 @@ def test_an_error_without_event_error_fails_event_type_and_others_skip() -> None
     t = messages_stream(raw)
     assert tripped(t) == {"messages.event-type"}
     assert "raises nothing" in judge("messages.event-type", t).actual
+    assert MessagesView(t).untyped_errors
     assert "messages.event-type" in judge("messages.error-event", t).message
 
 
@@ -296,3 +297,11 @@ def test_the_curl_reproducer_reads_the_anthropic_key_from_the_environment() -> N
     command = curl_command(request, with_key=True)
     assert '"x-api-key: $EXO_API_KEY"' in command and "'x-api-key: ***'" not in command
     assert "anthropic-version: 2023-06-01" in command
+
+
+def test_an_event_nested_past_the_stack_is_judged_not_crashed_on() -> None:
+    raw = body(good_events()[:2]) + b"event: content_block_delta\ndata: " + b"[" * 100_000 + b"\n\n"
+    t = messages_stream(raw)
+    assert judge("messages.event-type", t).outcome == "failed"
+    outcomes = {judge(r, t).outcome for r in STREAM_RULES}  # none raises
+    assert outcomes <= {"passed", "failed", "skipped"}

@@ -134,3 +134,21 @@ def test_invalid_requests_need_a_4xx_with_an_error_string(scenario: str) -> None
     assert tripped(answer({"error": "model not found"}, scenario, 404)) == set()
     assert tripped(answer({"detail": [{"msg": "x"}]}, scenario, 422)) == {"ollama.error-schema"}
     assert tripped(answer(b"Internal Server Error", scenario, 500)) == {"ollama.error-schema"}
+
+
+def test_a_line_nested_past_the_stack_is_judged_not_crashed_on() -> None:
+    deep = b"[" * 100_000 + b"\n"
+    t = ollama_stream(ndjson(good_lines()[:1]) + deep)
+    verdict = judge("ollama.lines", t)
+    assert verdict.outcome == "failed" and "line 2" in verdict.actual
+
+
+def test_a_flood_of_lines_is_parsed_up_to_the_cap_and_not_judged_past_it() -> None:
+    from conformance.view_ollama import MAX_LINES
+
+    t = ollama_stream(b"{}\n" * (MAX_LINES + 5))
+    view = OllamaView(t)
+    assert len(view.lines) == MAX_LINES and view.capped_at == 3 * MAX_LINES
+    for rule in ("ollama.lines", "ollama.done", "ollama.schema"):
+        verdict = judge(rule, t)
+        assert verdict.outcome == "skipped" and str(MAX_LINES) in verdict.message

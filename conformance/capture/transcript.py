@@ -107,7 +107,7 @@ class Request:
         """The request body as JSON, or None when it is not JSON."""
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile body may nest past the stack
             return None
 
 
@@ -160,7 +160,7 @@ class Transcript:
         """The body parsed as JSON, or None when it is not JSON."""
         try:
             return json.loads(self.body)
-        except ValueError:
+        except (ValueError, RecursionError):  # a hostile body may nest past the stack
             return None
 
     def bytes_around(self, offset: int, before: int = 120, after: int = 200) -> bytes:

@@ -19,7 +19,7 @@ from starlette.responses import Response
 
 from .pipeline import json_reply
 from .response import ReplyResponse
-from .wire import DONE, Item
+from .wire import DONE, Data, Item
 
 __all__ = ["CANCEL_PATH", "Cancels", "cancellable_chat"]
 
@@ -41,7 +41,11 @@ class Cancels:
         try:
             yield flag
         finally:
-            self._running.pop(command_id, None)
+            self.finished(command_id)
+
+    def finished(self, command_id: str) -> None:
+        """The command's answer is complete: a cancel now gets 404, as in EXO."""
+        self._running.pop(command_id, None)
 
     def cancel(self, command_id: str) -> bool:
         flag = self._running.get(command_id)
@@ -69,15 +73,31 @@ class Cancels:
 async def cancellable_chat(
     cancels: Cancels, command_id: str, items: AsyncIterator[Item]
 ) -> AsyncIterator[Item]:
-    """A chat stream that ends with a bare ``[DONE]`` (no finish_reason) once cancelled."""
+    """A chat stream that ends with a bare ``[DONE]`` (no finish_reason) once cancelled.
+
+    Once the finish chunk has gone out the answer is complete, so the command is
+    forgotten before it is sent: a cancel that arrives later gets 404, never a
+    200 for a stream that then ends as a finished answer.
+    """
     with cancels.running(command_id) as flag:
         try:
             async for item in items:
                 if flag.is_set():
                     yield DONE
                     return
+                if _finishes(item):
+                    cancels.finished(command_id)
                 yield item
         finally:
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
                 await aclose()
+
+
+def _finishes(item: Item) -> bool:
+    """Whether a chat item is the chunk that carries a finish_reason."""
+    value = item.json() if isinstance(item, Data) else None
+    choices = value.get("choices") if value is not None else None
+    return isinstance(choices, list) and any(
+        isinstance(c, dict) and c.get("finish_reason") is not None for c in choices
+    )

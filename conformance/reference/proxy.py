@@ -91,6 +91,25 @@ class ReferenceProxy:
             return ReplyResponse(self._stream(raw, headers, self._options(body)))
         return ReplyResponse(self._complete(raw, headers))
 
+    async def cancel(self, request: Request) -> Response:
+        """EXO's ``POST /v1/cancel/{id}``, relayed: a proxy that drops it leaves the
+        upstream generating for a client that asked it to stop."""
+        if not authorized(request, self.settings.api_key, self.fault):
+            return ReplyResponse(error_reply(self.fault, ApiError.bad_api_key()))
+        return ReplyResponse(self._post(request.url.path, _forwarded(request.headers)))
+
+    async def _post(self, path: str, headers: dict[str, str]) -> Reply:
+        try:
+            upstream = await self.client.post(
+                f"{self.upstream}{path}", headers=headers, content=b"", timeout=REQUEST_TIMEOUT
+            )
+        except httpx.HTTPError as exc:
+            reply = error_reply(self.fault, _upstream_failure(exc))
+        else:
+            reply = self._passthrough(upstream, upstream.content)
+        async for piece in reply:
+            yield piece
+
     def _options(self, body: JsonObject | ApiError) -> FaultOptions:
         """The fault options, with what this request says about itself."""
         messages = body.get("messages") if isinstance(body, dict) else None
@@ -335,5 +354,6 @@ def create_proxy_app(settings: Settings) -> FastAPI:
     app.add_api_route("/v1/models", proxy.get, methods=["GET"])
     app.add_api_route(GENERATIONS_PATH, proxy.get, methods=["GET"])
     app.add_api_route("/v1/chat/completions", proxy.chat, methods=["POST"])
+    app.add_api_route("/v1/cancel/{command_id}", proxy.cancel, methods=["POST"])
     app.state.proxy = proxy
     return app

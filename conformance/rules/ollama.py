@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..scenarios.ollama import ERRORS, NUM_PREDICT_CUT, STREAMS
 from ..schemas import validate
-from ..view_ollama import DONE_REASONS, SDK_LINE_BREAKS, OllamaView
+from ..view_ollama import DONE_REASONS, MAX_LINES, SDK_LINE_BREAKS, OllamaView
 from . import specs
 from .common import CUT_BY_HARNESS, media_type, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
@@ -39,6 +39,8 @@ def no_ndjson(t: OllamaView) -> Verdict | None:
         return skip
     if t.is_stream and lines(t).outcome == "failed":
         return skipped("the NDJSON framing is broken; see ollama.lines")
+    if t.capped_at is not None:
+        return skipped(f"more than {MAX_LINES} lines; see ollama.lines")
     return None
 
 
@@ -106,6 +108,9 @@ def lines(t: OllamaView) -> Verdict:
         return skip
     if not t.lines:
         return failed("at least one JSON line", "an empty body")
+    if t.capped_at is not None:
+        return skipped(f"more than {MAX_LINES} lines: the harness stops reading them at byte "
+                       f"{t.capped_at}")  # fmt: skip
     for ln in t.lines:
         at = ln.offset
         if ln.text is None:

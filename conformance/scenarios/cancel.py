@@ -49,7 +49,7 @@ Reading = Callable[[Event], tuple[str | None, bool]]
 def _json(text: str) -> Any:
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # a hostile body may nest past the stack
         return None
 
 
