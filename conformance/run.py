@@ -70,6 +70,8 @@ class ConformanceRun:
     #: what workers sent back, merged by :meth:`merge_worker_output`
     remote_targets: list[dict[str, Any]] = field(default_factory=list)
     remote_scenarios: list[dict[str, Any]] = field(default_factory=list)
+    remote_cost: dict[str, int] = field(default_factory=dict)
+    remote_latency: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: why the run could not start (a target unreachable), for the exit status
     unreachable: str = ""
     #: what kept the run from judging everything, for every report
@@ -359,14 +361,34 @@ class ConformanceRun:
             "targets": self.target_info(),
             "scenarios": self.scenario_stats(),
             "unreachable": self.unreachable,
+            "cost": (METER.reading() - self.cost_start).to_json(),
+            "latency": self._latency(),
         }
 
     def merge_worker_output(self, payload: dict[str, Any]) -> None:
         self.remote_targets += payload.get("targets", [])
         self.remote_scenarios += payload.get("scenarios", [])
+        # Every worker preflights and records on its own: the run costs their sum.
+        cost = payload.get("cost")
+        if isinstance(cost, dict):
+            for key, value in cost.items():
+                if isinstance(value, int):
+                    self.remote_cost[key] = self.remote_cost.get(key, 0) + value
+        latency = payload.get("latency")
+        if isinstance(latency, dict):
+            for name, figures in latency.items():
+                self.remote_latency.setdefault(str(name), figures)
         if payload.get("unreachable") and not self.unreachable:
             self.unreachable = str(payload["unreachable"])
             self.fail("unreachable", self.unreachable.removeprefix("exo-conformance: "))
+
+    def _cost(self) -> dict[str, int] | None:
+        if self.controller:
+            return dict(self.remote_cost) if self.remote_cost else None
+        return (METER.reading() - self.cost_start).to_json()
+
+    def _latency(self) -> dict[str, dict[str, Any]]:
+        return {self.target_name(url): r.latency() for url, r in self.loads.items()}
 
     def fail(self, kind: str, message: str) -> None:
         """Note what kept the run from judging everything (the first cause wins)."""
@@ -402,8 +424,8 @@ class ConformanceRun:
             baseline_notes=tuple(baseline_notes),
             secrets=self.settings.secrets,
             repeat=self.settings.repeat,
-            cost=None if self.controller else (METER.reading() - self.cost_start).to_json(),
-            latency={self.target_name(url): r.latency() for url, r in self.loads.items()},
+            cost=self._cost(),
+            latency=self.remote_latency if self.controller else self._latency(),
         )
 
     def _baseline_info(self) -> dict[str, Any] | None:
