@@ -63,7 +63,7 @@ OPTIONS: tuple[Option, ...] = (
         "write a baseline covering this run's failures to this TOML file",
     ),
     Option("--exo-json", "EXO_JSON", "write the JSON conformance report to this path"),
-    Option("--exo-concurrency", "EXO_CONCURRENCY", "concurrent streams in the isolation test", "3"),
+    Option("--exo-concurrency", "EXO_CONCURRENCY", "concurrent streams in the isolation test", "2"),
     Option("--exo-max-body", "EXO_MAX_BODY", "cap on one response body, in MiB", "16"),
     Option(
         "--exo-parallel",
@@ -138,7 +138,7 @@ class Settings:
     baseline: Path | None = None
     write_baseline: Path | None = None
     json_path: Path | None = None
-    concurrency: int = 3
+    concurrency: int = 2
     max_body_bytes: int = 16 * 2**20
     parallel: int = 1
     upstream: str | None = None

@@ -39,7 +39,7 @@ SERVER_SCRIPT = HERE / "hostile_server.py"
 
 TIMEOUT_S = 3.0
 #: The default of --exo-concurrency: streams sent at once in the isolation test.
-CONCURRENCY = 3
+CONCURRENCY = 2
 #: How many deadlines a run against an endpoint that never answers waits, one
 #: after another.  The independent scenarios go at once (1), but auth sends its
 #: wrong-key request after the keyless one (+1); then the exclusive ones, one

@@ -60,7 +60,7 @@ class RecordContext:
     client: httpx.AsyncClient
     target: Target
     limits: Limits
-    concurrency: int = 3
+    concurrency: int = 2
     silence: Silence = field(default_factory=lambda: Silence(), compare=False)
     #: With --exo-upstream: the proxy's upstream, which proxy scenarios read directly.
     upstream: Target | None = None
