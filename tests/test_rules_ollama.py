@@ -54,7 +54,8 @@ def test_multibyte_text_split_anywhere_is_read_the_same() -> None:
         pytest.param(b'{"a": 1}\n[1, 2]\n', "line 4", id="not-an-object"),
         pytest.param(b'{"a": "\xff"}\n', "UTF-8", id="bad-utf8"),
         pytest.param('{"a": "x\u2028y"}\n'.encode(), "iter_lines", id="u2028"),
-        pytest.param(b'{"a": 1}\r\n', "iter_lines", id="crlf"),
+        pytest.param(b'{"a": 1}\r\r\n', "iter_lines", id="cr-before-crlf"),
+        pytest.param(b'{"a": 1}\n\r\n', "blank line", id="blank-crlf"),
     ],
 )
 def test_broken_framing_fails_lines_and_the_others_skip(raw: bytes, needle: str) -> None:
@@ -62,6 +63,13 @@ def test_broken_framing_fails_lines_and_the_others_skip(raw: bytes, needle: str)
     verdict = judge("ollama.lines", t)
     assert verdict.outcome == "failed" and needle in verdict.actual
     assert tripped(t) == {"ollama.lines"}
+
+
+def test_crlf_line_ends_pass_as_httpx_reads_them() -> None:
+    # httpx's iter_lines (so ollama-python) takes "\r\n" as one line break.
+    t = ollama_stream(ndjson(good_lines()).replace(b"\n", b"\r\n"))
+    assert tripped(t) == set()
+    assert OllamaView(t).content() == " Hi there"
 
 
 def test_a_missing_done_line_fails_done_alone() -> None:

@@ -115,7 +115,10 @@ def complete(t: LoadView) -> Verdict:
     level=Level.MUST,
     requirement="No stream under load carries another stream's nonce code: every answer "
     "is generated for its own request.",
-    spec=specs.OPENAI_CHAT_CREATE,
+    spec=specs.OPENAI_CHUNK_ID,
+    quote="Each request gets its own completion: a stream that carries the code another "
+    "request asked for was generated, at least in part, for that request, and no client "
+    "can tell (openai-python `Stream.__stream__` yields whatever chunks arrive).",
     breaks=(
         "every multi-user application: text generated for one user's request reaches another user",
     ),

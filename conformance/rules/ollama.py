@@ -115,13 +115,15 @@ def lines(t: OllamaView) -> Verdict:
         at = ln.offset
         if ln.text is None:
             return failed("valid UTF-8", f"line {ln.number} (byte {at}) is not valid UTF-8", at=at)
-        if not ln.raw:
+        # CRLF ends a line as LF does: httpx's iter_lines takes "\r\n" as one break.
+        text = ln.text[:-1] if ln.terminated and ln.text.endswith("\r") else ln.text
+        if not text:
             return failed(
                 "one JSON object per line",
                 f"a blank line {ln.number} at byte {at}: the SDK's json.loads('') raises",
                 at=at,
             )
-        if (c := _break_in(ln.text)) is not None:
+        if (c := _break_in(text)) is not None:
             return failed(
                 "no raw line-break character inside a line",
                 f"line {ln.number} (byte {at}) holds {c!r}: httpx's iter_lines splits the line "

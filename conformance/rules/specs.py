@@ -184,3 +184,28 @@ OPENAI_PYTHON_RESPONSES_STREAM = (
 OPEN_RESPONSES_HTTP = "https://www.openresponses.org/specification#http-responses"
 OPEN_RESPONSES_ITEMS = "https://www.openresponses.org/specification#items-are-streamable"
 OPEN_RESPONSES_ERRORS = "https://www.openresponses.org/specification#errors"
+
+# The other APIs' reference pages, event pages and SDK source files: their path
+# names the section (each page documents one endpoint, event or reader).
+BY_PATH = BY_PATH | frozenset(
+    {
+        ANTHROPIC_ERRORS,
+        ANTHROPIC_MESSAGES,
+        ANTHROPIC_SDK_ACCUMULATOR,
+        ANTHROPIC_STREAMING,
+        EXO_CANCEL,
+        OLLAMA_CHAT,
+        OLLAMA_ERRORS,
+        OLLAMA_SDK_CLIENT,
+        OLLAMA_STREAMING,
+        OPENAI_PYTHON_RESPONSES_STREAM,
+        OPENAI_RESPONSES_CREATE,
+        OPENAI_RESPONSES_OBJECT,
+        OPENAI_RESPONSES_STREAMING,
+        OPENAI_RESPONSES_STREAMING_GUIDE,
+        *(
+            f"{OPENAI_RESPONSES_STREAMING}/response/{event}"
+            for event in ("created", "completed", "incomplete", "failed")
+        ),
+    }
+)
