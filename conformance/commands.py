@@ -17,6 +17,7 @@ from typing import Any
 from .capture.archive import FORMAT, ArchiveError, load_file
 from .capture.curl_capture import capture_file, parse_capture
 from .report.diff import ReportError, compare, load_report, render
+from .scenarios import CATALOG
 
 __all__ = ["BODY_RULES", "diff_main", "judge_main"]
 
@@ -72,19 +73,27 @@ def _request(text: str | None) -> Any:
         raise _Usage(f"--request: not JSON ({exc})") from None
 
 
-def _stage(path: Path, scenario: str, request: Any, into: Path) -> bool:
-    """Put what ``path`` holds into ``into`` as transcript files; True when the
-    headers are known (a transcript, or a capture with its head)."""
-    if path.is_dir():
-        for file in sorted(path.glob("*.json")):
-            (into / file.name).write_bytes(file.read_bytes())
-        return True
+def _read_capped(path: Path) -> bytes:
+    """A file's bytes, refused past MAX_CAPTURE_BYTES before reading (a symlink to an
+    endless device reads at most the cap plus one byte)."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as f:
+            raw = f.read(MAX_CAPTURE_BYTES + 1)
     except OSError as exc:
         raise _Usage(f"{path}: cannot read it: {exc.strerror or exc}") from None
     if len(raw) > MAX_CAPTURE_BYTES:
         raise _Usage(f"{path}: larger than {MAX_CAPTURE_BYTES} bytes")
+    return raw
+
+
+def _stage(path: Path, scenario: str, request: Any, into: Path) -> bool:
+    """Put what ``path`` holds into ``into`` as transcript files; True when the
+    headers are known (a transcript, or a capture with its head)."""
+    if path.is_dir():
+        for file in sorted(p for p in path.glob("*.json") if p.is_file()):
+            (into / file.name).write_bytes(_read_capped(file))
+        return True
+    raw = _read_capped(path)
     if raw.lstrip().startswith(b"{") and FORMAT.encode() in raw[:4096]:
         try:
             load_file(path)
@@ -109,6 +118,8 @@ def judge_main(argv: list[str]) -> int:
         scenario, rest = _option(rest, "--scenario", "stream-basic")
         request_text, rest = _option(rest, "--request", None)
         assert scenario is not None
+        if scenario not in CATALOG:
+            raise _Usage(f"--scenario {scenario!r}: not a scenario (known: {', '.join(CATALOG)})")
         request = _request(request_text)
         if not path.exists():
             raise _Usage(f"{path}: no such file or directory")
