@@ -212,6 +212,7 @@ EXPECTED: dict[str, frozenset[str]] = {
             "chunk.usage-requested",  # the usage chunk never came
             "consistency.content",  # the text stops partway (as midstream-error alone)
             "consistency.finish-reason",  # stop against the non-stream answer's length
+            "cancel.marked",  # the cancelled stream, too, ends with a success finish
         }
     ),
     # The proxy reads the upstream to its end after the client left; the upstream's

@@ -239,6 +239,8 @@ def test_the_mixing_fault_is_caught_by_the_codes(reference_server: ServerFactory
 
 @pytest.mark.slow
 def test_the_cutting_fault_is_caught_as_incomplete(reference_server: ServerFactory) -> None:
-    t = record(reference_server, "--fault", "cut-on-new-request")
+    # Slow tokens (8 of them: 0.8 s a stream) keep the first stream running while
+    # the others arrive, however busy the machine is while they are sent.
+    t = record(reference_server, "--fault", "cut-on-new-request", "--token-delay", "0.1")
     verdict = judge("concurrency.isolation", t)
     assert verdict.outcome == "failed" and "without any finish_reason" in verdict.actual
