@@ -457,12 +457,18 @@ def _running_streams() -> dict[int, asyncio.Event]:
 
 
 async def cut_when_another_arrives(items: Items, options: FaultOptions) -> Items:
-    """Ends the stream with a bare ``[DONE]`` as soon as another chat request arrives.
+    """Ends the stream with a bare ``[DONE]`` as soon as another chat request arrives
+    (or another stream starts).
 
     The cut comes at the next event the stream would send, which is dropped:
     no finish chunk, no usage, no error.
     """
     streams = _running_streams()
+    # A stream that starts interrupts those already running, as a request that
+    # arrives does: requests that arrive together (before any stream runs) still
+    # cut each other, whatever the scheduling.
+    for running in streams.values():
+        running.set()
     me = next(_STREAM_NUMBERS)
     arrived = streams[me] = asyncio.Event()
     try:
