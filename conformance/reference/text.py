@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..scenarios.nonce import REPEATS, nonce_asked
+from ..scenarios.nonce import REPEATS, content_text, nonce_asked
 from .wire import JsonObject
 
 __all__ = [
@@ -98,13 +98,7 @@ class Completion:
 
 def message_text(message: JsonObject) -> str:
     """The text of a message whose content is a string or a list of parts."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = (p.get("text") for p in content if isinstance(p, dict))
-        return " ".join(p for p in parts if isinstance(p, str))
-    return ""
+    return content_text(message.get("content"))
 
 
 def plan_completion(

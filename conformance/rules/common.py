@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..capture.transcript import Ending
-from ..view import ChatView
+from ..view import ChatView, View
 from .registry import Verdict, failed, passed, skipped
 
 __all__ = [
@@ -11,6 +11,7 @@ __all__ = [
     "content_type_is",
     "describe_end",
     "media_type",
+    "no_answer_skip",
     "no_stream",
     "preview",
 ]
@@ -62,3 +63,12 @@ def content_type_is(t: ChatView, expected: str) -> Verdict:
     if media_type(values[0]) != expected:
         return failed(f"Content-Type: {expected}", f"Content-Type: {values[0]}")
     return passed()
+
+
+def no_answer_skip(t: View, status_rule: str) -> Verdict | None:
+    """A skip when there is no 200 answer to judge (``status_rule`` judges that)."""
+    if t.status is None:
+        return skipped(f"no response to judge ({t.ending_detail or t.ending}); see {status_rule}")
+    if t.status != 200:
+        return skipped(f"no answer to judge: HTTP {t.status}; see {status_rule}")
+    return None

@@ -17,7 +17,7 @@ from ..scenarios.messages import ERRORS, STREAMS
 from ..schemas import validate
 from ..view_messages import STOP_REASONS, MessagesView
 from . import specs
-from .common import CUT_BY_HARNESS, media_type, preview
+from .common import CUT_BY_HARNESS, media_type, no_answer_skip, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["ANSWERS", "no_messages_stream", "reported_error"]
@@ -29,12 +29,8 @@ _SDK = "anthropic-python"
 
 
 def no_answer(t: MessagesView) -> Verdict | None:
-    """A skip when there is no 200 answer (messages.status judges that)."""
-    if t.status is None:
-        return skipped(f"no response to judge ({t.ending_detail or t.ending}); see messages.status")
-    if t.status != 200:
-        return skipped(f"no answer to judge: HTTP {t.status}; see messages.status")
-    return None
+    """A skip when there is no 200 answer to judge (messages.status judges that)."""
+    return no_answer_skip(t, "messages.status")
 
 
 def no_messages_stream(t: MessagesView) -> Verdict | None:

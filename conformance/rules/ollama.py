@@ -15,7 +15,7 @@ from ..scenarios.ollama import ERRORS, NUM_PREDICT_CUT, STREAMS
 from ..schemas import validate
 from ..view_ollama import DONE_REASONS, MAX_LINES, SDK_LINE_BREAKS, OllamaView
 from . import specs
-from .common import CUT_BY_HARNESS, media_type, preview
+from .common import CUT_BY_HARNESS, media_type, no_answer_skip, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["ANSWERS", "no_ndjson"]
@@ -26,11 +26,8 @@ _SDK = "ollama-python"
 
 
 def no_answer(t: OllamaView) -> Verdict | None:
-    if t.status is None:
-        return skipped(f"no response to judge ({t.ending_detail or t.ending}); see ollama.status")
-    if t.status != 200:
-        return skipped(f"no answer to judge: HTTP {t.status}; see ollama.status")
-    return None
+    """A skip when there is no 200 answer to judge (ollama.status judges that)."""
+    return no_answer_skip(t, "ollama.status")
 
 
 def no_ndjson(t: OllamaView) -> Verdict | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..view_responses import ResponsesEvent, ResponsesView
-from .common import media_type
+from .common import media_type, no_answer_skip
 from .registry import Verdict, skipped
 
 __all__ = ["API", "no_answer", "no_events", "no_terminal", "output_tokens", "where"]
@@ -15,13 +15,8 @@ API = "responses"
 
 
 def no_answer(t: ResponsesView) -> Verdict | None:
-    """A skip when there is no 200 answer to judge (``responses.status`` judges it)."""
-    if t.status is None:
-        detail = t.ending_detail or t.ending
-        return skipped(f"no response to judge ({detail}); see responses.status")
-    if t.status != 200:
-        return skipped(f"no answer to judge: HTTP {t.status}; see responses.status")
-    return None
+    """A skip when there is no 200 answer to judge (responses.status judges that)."""
+    return no_answer_skip(t, "responses.status")
 
 
 def no_events(t: ResponsesView) -> Verdict | None:

@@ -24,6 +24,7 @@ __all__ = [
     "ALPHABET",
     "REPEATS",
     "Sighting",
+    "content_text",
     "find_nonce",
     "make_nonce",
     "new_nonces",
@@ -67,7 +68,7 @@ def find_nonce(prompt: str) -> str | None:
     return match.group(0) if match else None
 
 
-def _text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """A message's text: a string, or the text parts of a list."""
     if isinstance(content, str):
         return content
@@ -83,7 +84,7 @@ def nonce_asked(body: Any) -> str | None:
     if not isinstance(messages, list):
         return None
     users = [m for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-    return find_nonce(_text(users[-1].get("content"))) if users else None
+    return find_nonce(content_text(users[-1].get("content"))) if users else None
 
 
 @dataclass(frozen=True, slots=True)
