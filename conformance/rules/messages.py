@@ -220,7 +220,8 @@ def blocks(t: MessagesView) -> Verdict:
                 return failed(
                     f"content_block_start with index {started} (the next position)",
                     f"index {index!r} at byte {at}: the SDK appends the block at position "
-                    f"{started}, and deltas sent to index {index!r} land on another block",
+                    f"{started}, so whatever addresses index {index!r} (deltas, the "
+                    "block's stop) reaches another block",
                     at=at,
                 )
             block = value.get("content_block")
