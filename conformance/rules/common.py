@@ -14,6 +14,7 @@ __all__ = [
     "no_answer_skip",
     "no_stream",
     "preview",
+    "status_is_200",
 ]
 
 #: Endings where the harness stopped reading: the server never ended the stream.
@@ -52,7 +53,7 @@ def media_type(value: str | None) -> str:
     return (value or "").split(";", 1)[0].strip().lower()
 
 
-def content_type_is(t: ChatView, expected: str) -> Verdict:
+def content_type_is(t: View, expected: str) -> Verdict:
     """Exactly one Content-Type header, of media type ``expected`` (parameters allowed)."""
     values = t.header_values("content-type")
     if len(values) != 1:
@@ -62,6 +63,16 @@ def content_type_is(t: ChatView, expected: str) -> Verdict:
         )
     if media_type(values[0]) != expected:
         return failed(f"Content-Type: {expected}", f"Content-Type: {values[0]}")
+    return passed()
+
+
+def status_is_200(t: View) -> Verdict:
+    """HTTP 200, or what came instead (no response, or the status and its body)."""
+    if t.status is None:
+        return failed("HTTP 200", f"no response: the exchange ended {t.ending} {t.ending_detail}")
+    if t.status != 200:
+        body = preview(t.body.decode("utf-8", "replace")) or "an empty body"
+        return failed("HTTP 200", f"HTTP {t.status} with {body}", at=0)
     return passed()
 
 

@@ -17,7 +17,14 @@ from ..scenarios.messages import ERRORS, STREAMS
 from ..schemas import validate
 from ..view_messages import STOP_REASONS, MessagesView
 from . import specs
-from .common import CUT_BY_HARNESS, media_type, no_answer_skip, preview
+from .common import (
+    CUT_BY_HARNESS,
+    content_type_is,
+    media_type,
+    no_answer_skip,
+    preview,
+    status_is_200,
+)
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["ANSWERS", "no_messages_stream", "reported_error"]
@@ -74,12 +81,7 @@ def reported_error(t: MessagesView) -> Verdict | None:
     api=API,
 )
 def status(t: MessagesView) -> Verdict:
-    if t.status is None:
-        return failed("HTTP 200", f"no response: the exchange ended {t.ending} {t.ending_detail}")
-    if t.status != 200:
-        body = preview(t.body.decode("utf-8", "replace")) or "an empty body"
-        return failed("HTTP 200", f"HTTP {t.status} with {body}", at=0)
-    return passed()
+    return status_is_200(t)
 
 
 @rule(
@@ -99,11 +101,7 @@ def status(t: MessagesView) -> Verdict:
 def content_type(t: MessagesView) -> Verdict:
     if (skip := no_answer(t)) is not None:
         return skip
-    expected = "text/event-stream" if t.is_stream else "application/json"
-    values = t.header_values("content-type")
-    if len(values) != 1 or media_type(values[0]) != expected:
-        return failed(f"Content-Type: {expected}", f"Content-Type: {', '.join(values) or 'none'}")
-    return passed()
+    return content_type_is(t, "text/event-stream" if t.is_stream else "application/json")
 
 
 @rule(

@@ -15,7 +15,13 @@ from ..scenarios.ollama import ERRORS, NUM_PREDICT_CUT, STREAMS
 from ..schemas import validate
 from ..view_ollama import DONE_REASONS, MAX_LINES, SDK_LINE_BREAKS, OllamaView
 from . import specs
-from .common import CUT_BY_HARNESS, media_type, no_answer_skip, preview
+from .common import (
+    CUT_BY_HARNESS,
+    content_type_is,
+    no_answer_skip,
+    preview,
+    status_is_200,
+)
 from .registry import Level, Verdict, failed, passed, rule, skipped
 
 __all__ = ["ANSWERS", "no_ndjson"]
@@ -53,12 +59,7 @@ def no_ndjson(t: OllamaView) -> Verdict | None:
     api=API,
 )
 def status(t: OllamaView) -> Verdict:
-    if t.status is None:
-        return failed("HTTP 200", f"no response: the exchange ended {t.ending} {t.ending_detail}")
-    if t.status != 200:
-        body = preview(t.body.decode("utf-8", "replace")) or "an empty body"
-        return failed("HTTP 200", f"HTTP {t.status} with {body}", at=0)
-    return passed()
+    return status_is_200(t)
 
 
 @rule(
@@ -75,11 +76,7 @@ def status(t: OllamaView) -> Verdict:
 def content_type(t: OllamaView) -> Verdict:
     if (skip := no_answer(t)) is not None:
         return skip
-    expected = "application/x-ndjson" if t.is_stream else "application/json"
-    values = t.header_values("content-type")
-    if len(values) != 1 or media_type(values[0]) != expected:
-        return failed(f"Content-Type: {expected}", f"Content-Type: {', '.join(values) or 'none'}")
-    return passed()
+    return content_type_is(t, "application/x-ndjson" if t.is_stream else "application/json")
 
 
 def _break_in(text: str) -> str | None:

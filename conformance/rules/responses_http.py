@@ -10,7 +10,7 @@ from ..scenarios.responses import ERRORS, STREAMS
 from ..schemas import validate
 from ..view_responses import ResponsesView
 from . import specs
-from .common import media_type, preview
+from .common import content_type_is, media_type, preview
 from .registry import Level, Verdict, failed, passed, rule, skipped
 from .responses_common import API, no_answer
 
@@ -56,13 +56,9 @@ def status(t: ResponsesView) -> Verdict:
 def content_type(t: ResponsesView) -> Verdict:
     if (skip := no_answer(t)) is not None:
         return skip
-    expected = "text/event-stream" if t.asked("stream") is True else "application/json"
-    values = t.header_values("content-type")
-    if len(values) != 1:
-        return failed(f"one Content-Type: {expected} header", f"{len(values)}: {values}")
-    if media_type(values[0]) != expected:
-        return failed(f"Content-Type: {expected}", f"Content-Type: {values[0]}")
-    return passed()
+    return content_type_is(
+        t, "text/event-stream" if t.asked("stream") is True else "application/json"
+    )
 
 
 def _what_came(t: ResponsesView) -> str:
